@@ -1,0 +1,51 @@
+"""
+civiccrm: a framework-agnostic CRM core for government.
+
+Citizen and organization records, cases from intake to resolution, interactions on
+every channel, agency profiles, and the personal-data declaration everything else
+reads. See https://civiccrm.readthedocs.io (docs/ in the source tree).
+"""
+
+from typing import Any
+
+from civiccrm._clock import Clock, FixedClock, SystemClock
+from civiccrm.errors import (
+    AccessDeniedError,
+    CivicCRMError,
+    ConflictError,
+    IntegrityError,
+    NotFoundError,
+    PolicyError,
+    Problem,
+    StorageError,
+    TransitionError,
+    ValidationError,
+)
+from civiccrm.profile import Profile, load_profile, parse_profile
+
+__all__ = [
+    "AccessDeniedError",
+    "CivicCRMError",
+    "Clock",
+    "ConflictError",
+    "FixedClock",
+    "IntegrityError",
+    "NotFoundError",
+    "PolicyError",
+    "Problem",
+    "Profile",
+    "StorageError",
+    "SystemClock",
+    "TransitionError",
+    "ValidationError",
+    "load_profile",
+    "parse_profile",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        from importlib.metadata import version
+
+        return version("civiccrm")
+    raise AttributeError(f"module 'civiccrm' has no attribute {name!r}")
