@@ -207,7 +207,7 @@ class Case:
     assignee: uuid.UUID | None = None
     tags: tuple[str, ...] = attrs.field(default=(), converter=tuple)
     #: Answers to the case type's intake questions, by attribute code.
-    attributes: dict[str, AttributeValue] = attrs.field(factory=dict, metadata=DIRECT)
+    attributes: dict[str, AttributeValue] = attrs.field(factory=dict, hash=False, metadata=DIRECT)
     parent_id: uuid.UUID | None = None
     #: The case this one reports again (the same pothole).
     duplicate_of: uuid.UUID | None = None
@@ -228,7 +228,7 @@ class Case:
     satisfaction: int | None = attrs.field(default=None, validator=_satisfaction)
     reopen_count: int = 0
     #: Ids of this case in other systems (a legacy system, an Open311 token).
-    external_ids: dict[str, str] = attrs.field(factory=dict)
+    external_ids: dict[str, str] = attrs.field(factory=dict, hash=False)
     version: int = 0
 
     def __attrs_post_init__(self) -> None:

@@ -64,4 +64,4 @@ class CaseEvent:
     from_status: CaseStatus | None = None
     to_status: CaseStatus | None = None
     note: str | None = attrs.field(default=None, metadata=DIRECT)
-    data: dict[str, EventValue] = attrs.field(factory=dict)
+    data: dict[str, EventValue] = attrs.field(factory=dict, hash=False)

@@ -323,7 +323,7 @@ class Party:
     preferred_channel: Channel | None = None
     consents: tuple[Consent, ...] = attrs.field(default=(), converter=tuple)
     #: Ids of this party in other systems, by system: ``{"benefits": "C-1043-7"}``.
-    external_ids: dict[str, str] = attrs.field(factory=dict, metadata=DIRECT)
+    external_ids: dict[str, str] = attrs.field(factory=dict, hash=False, metadata=DIRECT)
     created_at: datetime | None = optional_datetime_field()
     updated_at: datetime | None = optional_datetime_field()
     #: Optimistic-concurrency version: 0 until first stored, then +1 per stored change.
