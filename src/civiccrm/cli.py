@@ -53,10 +53,10 @@ def _version() -> str:
     return version("civiccrm")
 
 
-def _common() -> argparse.ArgumentParser:
+def _common() -> _Parser:
     # Options every command takes, before or after the subcommand's name. Defaults are
     # SUPPRESS here so that a subcommand does not overwrite what was given before it.
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument(
         "--db",
         metavar="URL",

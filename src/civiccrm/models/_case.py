@@ -16,6 +16,7 @@ from civiccrm.models._case_type import AttributeValue
 from civiccrm.models._common import (
     Channel,
     Priority,
+    as_tuple,
     finite_in_range,
     non_blank,
     optional_datetime_field,
@@ -205,7 +206,7 @@ class Case:
     queue: str | None = None
     #: The agent who owns the case now.
     assignee: uuid.UUID | None = None
-    tags: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    tags: tuple[str, ...] = attrs.field(default=(), converter=as_tuple)
     #: Answers to the case type's intake questions, by attribute code.
     attributes: dict[str, AttributeValue] = attrs.field(factory=dict, hash=False, metadata=DIRECT)
     parent_id: uuid.UUID | None = None

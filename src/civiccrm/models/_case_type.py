@@ -11,7 +11,7 @@ from typing import Any, Final, TypeAlias
 import attrs
 
 from civiccrm.errors import Problem, ValidationError
-from civiccrm.models._common import Priority, non_blank, slug
+from civiccrm.models._common import Priority, as_tuple, non_blank, slug
 
 __all__ = [
     "AttributeDatatype",
@@ -102,7 +102,7 @@ class AttributeDefinition:
     order: int | None = None
     #: A hint on the expected format, such as ``"YYYY-MM-DD"``.
     datatype_description: str | None = None
-    values: tuple[AttributeOption, ...] = attrs.field(default=(), converter=tuple)
+    values: tuple[AttributeOption, ...] = attrs.field(default=(), converter=as_tuple)
 
     def __attrs_post_init__(self) -> None:
         problems: list[Problem] = []
@@ -242,11 +242,11 @@ class CaseType:
     queue: str | None = attrs.field(default=None)
     #: A display grouping (Open311 ``group``).
     group: str | None = None
-    keywords: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    keywords: tuple[str, ...] = attrs.field(default=(), converter=as_tuple)
     default_priority: Priority = Priority.NORMAL
     type: ServiceType = ServiceType.REALTIME
     active: bool = True
-    attributes: tuple[AttributeDefinition, ...] = attrs.field(default=(), converter=tuple)
+    attributes: tuple[AttributeDefinition, ...] = attrs.field(default=(), converter=as_tuple)
 
     def __attrs_post_init__(self) -> None:
         problems: list[Problem] = []

@@ -6,7 +6,7 @@ import enum
 import functools
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, Final, TypeVar
 
@@ -15,6 +15,7 @@ import attrs
 from civiccrm.errors import ValidationError
 
 __all__ = [
+    "as_tuple",
     "Channel",
     "PartyType",
     "Priority",
@@ -119,6 +120,11 @@ def aware_utc(value: object, field: attrs.Attribute[Any]) -> datetime:
 def optional_aware_utc(value: object, field: attrs.Attribute[Any]) -> datetime | None:
     """As :func:`aware_utc`, but ``None`` passes through."""
     return None if value is None else aware_utc(value, field)
+
+
+def as_tuple(value: Iterable[Any]) -> tuple[Any, ...]:
+    """Converter: any iterable (a list from JSON, a generator) as a tuple."""
+    return value if isinstance(value, tuple) else tuple(value)
 
 
 def optional_datetime_field() -> Any:

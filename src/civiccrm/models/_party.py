@@ -15,6 +15,7 @@ from civiccrm.errors import ValidationError
 from civiccrm.models._common import (
     Channel,
     PartyType,
+    as_tuple,
     finite_in_range,
     language_tag,
     non_blank,
@@ -129,7 +130,9 @@ class PostalAddress:
     """
 
     #: Street lines: house number, street, unit.
-    lines: tuple[str, ...] = attrs.field(converter=tuple, validator=_address_lines, metadata=DIRECT)
+    lines: tuple[str, ...] = attrs.field(
+        converter=as_tuple, validator=_address_lines, metadata=DIRECT
+    )
     city: str | None = attrs.field(default=None, metadata=QUASI)
     #: State, province or county.
     region: str | None = attrs.field(default=None, metadata=QUASI)
@@ -313,7 +316,7 @@ class Party:
     """
 
     id: uuid.UUID = attrs.field(factory=new_id)
-    contact_points: tuple[ContactPoint, ...] = attrs.field(default=(), converter=tuple)
+    contact_points: tuple[ContactPoint, ...] = attrs.field(default=(), converter=as_tuple)
     #: BCP 47 tag of the language to write to them in, such as ``es`` or ``zh-Hant``.
     preferred_language: str | None = attrs.field(
         default=None,
@@ -321,7 +324,7 @@ class Party:
         metadata=QUASI,
     )
     preferred_channel: Channel | None = None
-    consents: tuple[Consent, ...] = attrs.field(default=(), converter=tuple)
+    consents: tuple[Consent, ...] = attrs.field(default=(), converter=as_tuple)
     #: Ids of this party in other systems, by system: ``{"benefits": "C-1043-7"}``.
     external_ids: dict[str, str] = attrs.field(factory=dict, hash=False, metadata=DIRECT)
     created_at: datetime | None = optional_datetime_field()
@@ -382,7 +385,9 @@ class Citizen(Party):
     preferred_name: str | None = attrs.field(default=None, validator=non_blank, metadata=DIRECT)
     date_of_birth: date | None = attrs.field(default=None, validator=_date_only, metadata=DIRECT)
     #: Needs to respect when serving them: ``wheelchair``, ``interpreter``, ``large_print``.
-    accessibility_needs: tuple[str, ...] = attrs.field(default=(), converter=tuple, metadata=DIRECT)
+    accessibility_needs: tuple[str, ...] = attrs.field(
+        default=(), converter=as_tuple, metadata=DIRECT
+    )
     #: Flagged as a vulnerable person (safeguarding); routing and views take care.
     vulnerable: bool = attrs.field(default=False, metadata=DIRECT)
 

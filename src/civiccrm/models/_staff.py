@@ -9,7 +9,7 @@ from typing import Any
 import attrs
 
 from civiccrm.errors import ValidationError
-from civiccrm.models._common import language_tags, non_blank, optional_aware_utc, slug
+from civiccrm.models._common import as_tuple, language_tags, non_blank, optional_aware_utc, slug
 from civiccrm.models._ids import new_id
 from civiccrm.models._party import normalize_email
 
@@ -79,8 +79,8 @@ class Agent:
     )
     #: The role that decides what they may see and do (``caseworker``, ``supervisor``).
     role: str = attrs.field(default="caseworker", validator=slug)
-    queues: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    skills: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    queues: tuple[str, ...] = attrs.field(default=(), converter=as_tuple)
+    skills: tuple[str, ...] = attrs.field(default=(), converter=as_tuple)
     #: BCP 47 tags of the languages they can serve citizens in.
     languages: tuple[str, ...] = attrs.field(
         default=(),
