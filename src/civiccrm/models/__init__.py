@@ -60,6 +60,7 @@ from civiccrm.models._staff import Agent, Department, Queue
 
 __all__ = [
     "DIRECT",
+    "MODEL_CLASSES",
     "QUASI",
     "TRANSITIONS",
     "Agent",

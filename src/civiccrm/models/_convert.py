@@ -328,6 +328,8 @@ def _diagnose(value: Mapping[Any, Any], cl: type, conv: cattrs.Converter) -> lis
             setattr(partial, f.alias, converted)
             if f.validator is not None:
                 f.validator(partial, f, converted)
+        except _DependsOnBadField:
+            continue  # the field it depends on is reported already
         except ValidationError as exc:
             problems.extend(exc.problems)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a Problem
@@ -340,11 +342,18 @@ def _diagnose(value: Mapping[Any, Any], cl: type, conv: cattrs.Converter) -> lis
     return problems
 
 
+class _DependsOnBadField(Exception):
+    """A field's check needed another field that failed to structure."""
+
+
 class _Partial:
     """Stands in for the instance while fields are checked one by one."""
 
     def __init__(self, values: Mapping[str, Any]) -> None:
         self.__dict__.update(values)
+
+    def __getattr__(self, name: str) -> Any:
+        raise _DependsOnBadField(name)
 
 
 def _convert_field(f: attrs.Attribute[Any], value: Any, partial: _Partial) -> Any:
