@@ -157,3 +157,11 @@ def test_strings_are_not_coerced() -> None:
     with pytest.raises(ValidationError) as info:
         structure({"username": "a", "display_name": "A", "capacity": "12", "active": "true"}, Agent)
     assert {p.path for p in info.value.problems} == {"capacity", "active"}
+
+
+def test_consent_needs_its_time() -> None:
+    from civiccrm.models import Consent, ConsentStatus
+
+    with pytest.raises(ValidationError) as info:
+        Consent(purpose="sms_updates", status=ConsentStatus.GRANTED, recorded_at=None)
+    assert info.value.problems[0].path == "recorded_at"

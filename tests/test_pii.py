@@ -62,7 +62,7 @@ def test_case_free_text_and_location() -> None:
 
 
 def test_interaction_and_event_free_text() -> None:
-    assert set(_decl(Interaction)) == {"subject", "body"}
+    assert set(_decl(Interaction)) == {"subject", "body", "external_id"}
     assert set(_decl(CaseEvent)) == {"note"}
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
+from civiccrm.errors import PolicyError
 from civiccrm.models import (
     AttributeDatatype,
     AttributeDefinition,
@@ -213,7 +214,7 @@ class WorkloadGenerator:
         self.days = days
         self.case_types = [ct for ct in profile.case_types if ct.active]
         if not self.case_types:
-            raise ValueError("the profile has no active case types")
+            raise PolicyError("the profile has no active case types to generate cases of")
         channels, weights = zip(*CHANNEL_WEIGHTS, strict=True)
         self._channels: tuple[Channel, ...] = channels
         self._channel_weights: tuple[int, ...] = weights

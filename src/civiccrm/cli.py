@@ -119,7 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("path", nargs="?", help="the profile (default: --profile)")
     check.set_defaults(handler=_cmd_profile_check)
+    profile.set_defaults(handler=lambda _args, out: _help(profile, out))
     return parser
+
+
+def _help(parser: argparse.ArgumentParser, out: TextIO) -> int:
+    parser.print_help(out)
+    return EXIT_USAGE
 
 
 def _positive(text: str) -> int:
@@ -176,11 +182,15 @@ def _cmd_profile_check(args: argparse.Namespace, out: TextIO) -> int:
         "case_types": len(profile.case_types),
     }
     text = (
-        f"{path}: ok: {profile.agency.name}, {len(profile.departments)} departments, "
-        f"{len(profile.queues)} queues, {len(profile.case_types)} case types"
+        f"{path}: ok: {profile.agency.name}, {_count(len(profile.departments), 'department')}, "
+        f"{_count(len(profile.queues), 'queue')}, {_count(len(profile.case_types), 'case type')}"
     )
     _emit(args, data, text, out)
     return EXIT_OK
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
 
 def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:

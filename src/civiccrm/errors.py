@@ -24,6 +24,7 @@ kind. Each carries structured context (``.problems``, ``.record_type``, ``.recor
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -185,7 +186,8 @@ class NotFoundError(CivicCRMError, LookupError):
     def __init__(self, record_type: str, key: object) -> None:
         self.record_type = record_type
         self.key = key
-        super().__init__(f"no {record_type} with id {key}")
+        shown = key if isinstance(key, uuid.UUID) else repr(key)
+        super().__init__(f"no {record_type} {shown}")
 
 
 class ConflictError(CivicCRMError):

@@ -50,8 +50,9 @@ class CaseStatus(enum.StrEnum):
          │                        v
          └──> cancelled         closed
 
-    The full table is :data:`TRANSITIONS`; every status except ``closed`` and
-    ``cancelled`` may also go to ``cancelled``.
+    The full table is :data:`TRANSITIONS`; every open status (new, assigned,
+    in_progress, pending) may also go to ``cancelled``. A resolved case is closed or
+    reopened, not cancelled.
 
     .. versionadded:: 0.1.0
     """

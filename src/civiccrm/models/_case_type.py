@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Final, TypeAlias
 
 import attrs
@@ -47,6 +47,23 @@ class AttributeDatatype(enum.StrEnum):
     def is_list(self) -> bool:
         """True for the two datatypes that pick from listed options."""
         return self in (AttributeDatatype.SINGLEVALUELIST, AttributeDatatype.MULTIVALUELIST)
+
+
+def _no_duplicates(name: str, items: tuple[Any, ...], key: str) -> None:
+    problems: list[Problem] = []
+    first: dict[str, int] = {}
+    for i, item in enumerate(items):
+        value = getattr(item, key)
+        if value in first:
+            problems.append(
+                Problem(
+                    f"{name}[{i}].{key}", f"duplicate {key} {value!r} (also {name}[{first[value]}])"
+                )
+            )
+        else:
+            first[value] = i
+    if problems:
+        raise ValidationError(problems)
 
 
 class ServiceType(enum.StrEnum):
@@ -102,7 +119,9 @@ class AttributeDefinition:
     order: int | None = None
     #: A hint on the expected format, such as ``"YYYY-MM-DD"``.
     datatype_description: str | None = None
-    values: tuple[AttributeOption, ...] = attrs.field(default=(), converter=as_tuple)
+    values: tuple[AttributeOption, ...] = attrs.field(
+        default=(), converter=as_tuple, validator=lambda _i, f, v: _no_duplicates(f.name, v, "key")
+    )
 
     def __attrs_post_init__(self) -> None:
         problems: list[Problem] = []
@@ -111,11 +130,6 @@ class AttributeDefinition:
                 problems.append(
                     Problem("values", f"a {self.datatype.value} needs at least one value")
                 )
-            seen: set[str] = set()
-            for i, option in enumerate(self.values):
-                if option.key in seen:
-                    problems.append(Problem(f"values[{i}].key", f"duplicate key {option.key!r}"))
-                seen.add(option.key)
         elif self.values:
             problems.append(
                 Problem(
@@ -160,7 +174,7 @@ class AttributeDefinition:
         if not isinstance(value, str):
             raise ValueError(f"expected text, got {type(value).__name__}")
         if dt is AttributeDatatype.DATETIME:
-            return format_utc(_parse_aware(value))
+            return _date_or_datetime(value)
         if dt is AttributeDatatype.STRING and ("\n" in value or "\r" in value):
             raise ValueError("a string attribute is one line; use a text attribute for longer text")
         return value
@@ -194,6 +208,20 @@ def _number(value: object) -> int | float:
             raise ValueError(f"{value} is not a finite number")
         return value
     raise ValueError(f"expected a number, got {type(value).__name__}")
+
+
+def _date_or_datetime(text: str) -> str:
+    """
+    A date alone (``2026-04-27``) is kept as that date: it names a day, not an instant,
+    and has no time zone to get wrong. A date and time needs an offset and is
+    normalised to UTC.
+    """
+    if len(text) == 10:
+        try:
+            return date.fromisoformat(text).isoformat()
+        except ValueError:
+            pass
+    return format_utc(_parse_aware(text))
 
 
 def _parse_aware(text: str) -> datetime:
@@ -246,19 +274,9 @@ class CaseType:
     default_priority: Priority = Priority.NORMAL
     type: ServiceType = ServiceType.REALTIME
     active: bool = True
-    attributes: tuple[AttributeDefinition, ...] = attrs.field(default=(), converter=as_tuple)
-
-    def __attrs_post_init__(self) -> None:
-        problems: list[Problem] = []
-        seen: set[str] = set()
-        for i, attribute in enumerate(self.attributes):
-            if attribute.code in seen:
-                problems.append(
-                    Problem(f"attributes[{i}].code", f"duplicate code {attribute.code!r}")
-                )
-            seen.add(attribute.code)
-        if problems:
-            raise ValidationError(problems)
+    attributes: tuple[AttributeDefinition, ...] = attrs.field(
+        default=(), converter=as_tuple, validator=lambda _i, f, v: _no_duplicates(f.name, v, "code")
+    )
 
     @property
     def has_metadata(self) -> bool:

@@ -74,8 +74,9 @@ class Interaction:
     body: str | None = attrs.field(default=None, metadata=DIRECT)
     #: Only for outbound messages.
     delivery_status: DeliveryStatus | None = None
-    #: The channel's own id: an email's Message-ID, a telephony call id.
-    external_id: str | None = None
+    #: The channel's own id: an email's Message-ID, a telephony call id. Declared personal
+    #: data because Message-IDs often carry an email address.
+    external_id: str | None = attrs.field(default=None, metadata=DIRECT)
     #: Length of a call or visit.
     duration_seconds: int | None = attrs.field(default=None, validator=_non_negative)
     version: int = 0

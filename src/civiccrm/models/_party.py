@@ -16,6 +16,7 @@ from civiccrm.models._common import (
     Channel,
     PartyType,
     as_tuple,
+    aware_utc,
     finite_in_range,
     language_tag,
     non_blank,
@@ -284,7 +285,7 @@ class Consent:
     purpose: str = attrs.field(validator=slug)
     status: ConsentStatus
     recorded_at: datetime = attrs.field(
-        converter=attrs.Converter(optional_aware_utc, takes_field=True)  # type: ignore[misc]
+        converter=attrs.Converter(aware_utc, takes_field=True)  # type: ignore[misc]
     )
     channel: Channel | None = None
     expires_at: datetime | None = attrs.field(

@@ -25,7 +25,8 @@ T = TypeVar("T")
 def _time_zone(_inst: object, field: attrs.Attribute[Any], value: str) -> None:
     try:
         zoneinfo.ZoneInfo(value)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        # OSError: a name that is a folder of the tz database ('America').
         raise ValidationError.at(
             field.name, f"{value!r} is not an IANA time zone (such as 'America/Chicago')"
         ) from None
@@ -128,31 +129,38 @@ def _structure(value: object, cls: type[T], path: str, problems: list[Problem]) 
 
 def _items(
     data: Mapping[str, Any], key: str, cls: type[T], problems: list[Problem]
-) -> list[tuple[int, T]]:
+) -> tuple[list[tuple[int, T]], bool]:
+    """The items of one section that structure cleanly, and whether all of them did."""
     raw = data.get(key, [])
     if not isinstance(raw, list):
         problems.append(Problem(key, f"expected an array of tables ([[{key}]])"))
-        return []
+        return [], False
+    _unique(raw, key, problems)
     out = []
     for i, item in enumerate(raw):
         obj = _structure(item, cls, f"{key}[{i}]", problems)
         if obj is not None:
             out.append((i, obj))
-    return out
+    return out, len(out) == len(raw)
 
 
-def _unique(items: list[tuple[int, Any]], section: str, problems: list[Problem]) -> None:
+def _unique(raw: list[Any], section: str, problems: list[Problem]) -> None:
+    # On the raw items, so that a duplicate is found even when one of the pair has
+    # other problems too.
     first: dict[str, int] = {}
-    for i, item in items:
-        if item.code in first:
+    for i, item in enumerate(raw):
+        code = item.get("code") if isinstance(item, Mapping) else None
+        if not isinstance(code, str):
+            continue
+        if code in first:
             problems.append(
                 Problem(
                     f"{section}[{i}].code",
-                    f"duplicate code {item.code!r} (also {section}[{first[item.code]}])",
+                    f"duplicate code {code!r} (also {section}[{first[code]}])",
                 )
             )
         else:
-            first[item.code] = i
+            first[code] = i
 
 
 def parse_profile(data: str | Mapping[str, Any], *, source: str | None = None) -> Profile:
@@ -176,6 +184,10 @@ def parse_profile(data: str | Mapping[str, Any], *, source: str | None = None) -
             data = tomllib.loads(data)
         except tomllib.TOMLDecodeError as exc:
             raise PolicyError(f"not valid TOML: {exc}", source=source) from None
+        except RecursionError:
+            raise PolicyError("not usable TOML: nested too deeply", source=source) from None
+        except ValueError as exc:  # an integer literal too long to convert, say
+            raise PolicyError(f"not usable TOML: {exc}", source=source) from None
     if not isinstance(data, Mapping):
         raise PolicyError("expected a table at the top level", source=source)
     problems: list[Problem] = []
@@ -187,19 +199,13 @@ def parse_profile(data: str | Mapping[str, Any], *, source: str | None = None) -
         problems.append(Problem("agency", "is required"))
     else:
         agency = _structure(data["agency"], Agency, "agency", problems)
-    departments = _items(data, "departments", Department, problems)
-    queues = _items(data, "queues", Queue, problems)
-    case_types = _items(data, "case_types", CaseType, problems)
-
-    _unique(departments, "departments", problems)
-    _unique(queues, "queues", problems)
-    _unique(case_types, "case_types", problems)
+    departments, departments_whole = _items(data, "departments", Department, problems)
+    queues, queues_whole = _items(data, "queues", Queue, problems)
+    case_types, _ = _items(data, "case_types", CaseType, problems)
     department_codes = {d.code for _, d in departments}
     queue_department = {q.code: q.department for _, q in queues}
     # Only check references into sections that structured cleanly, so that one mistake
     # does not echo as many.
-    departments_whole = len(departments) == len(data.get("departments", []) or [])
-    queues_whole = len(queues) == len(data.get("queues", []) or [])
     for i, q in queues:
         if departments_whole and q.department not in department_codes:
             problems.append(Problem(f"queues[{i}].department", f"no department {q.department!r}"))
