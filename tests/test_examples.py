@@ -1,0 +1,45 @@
+"""The runnable examples run, and say what they should."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def _run(*args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "validate_intake.py"), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    return done.stdout
+
+
+def test_validate_intake_samples() -> None:
+    out = _run()
+    assert "intake 1: accepted: Pothole for Ana" in out
+    assert "@ $.citizen.contact_points[0].value" in out
+    assert "@ $.attributes.colour" in out
+    assert "no case type '999' @ $.service_code" in out
+    assert out.strip().endswith("1 accepted, 2 rejected")
+
+
+def test_validate_intake_from_file(tmp_path: Path) -> None:
+    intakes = [
+        {
+            "service_code": "002",
+            "answers": {"problem": "flickering"},
+            "citizen": {"family_name": "Okafor"},
+        }
+    ]
+    path = tmp_path / "intakes.json"
+    path.write_text(json.dumps(intakes), encoding="utf-8")
+    out = _run(str(path))
+    assert "intake 1: accepted: Streetlight Out for Okafor" in out
+    assert out.strip().endswith("1 accepted, 0 rejected")
