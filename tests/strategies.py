@@ -73,8 +73,10 @@ latitudes = st.floats(min_value=-90, max_value=90, allow_nan=False)
 longitudes = st.floats(min_value=-180, max_value=180, allow_nan=False)
 
 _local = st.from_regex(r"[a-z0-9](?:[a-z0-9_+-]|\.(?=[a-z0-9])){0,15}", fullmatch=True)
+# Labels join with single hyphens: "ab--" is how punycode starts, which email-validator
+# rightly refuses in a label that is not punycode.
 _domain = st.from_regex(
-    r"[a-z0-9](?:[a-z0-9-]{0,10}[a-z0-9])?(?:\.[a-z]{2,6}){1,2}", fullmatch=True
+    r"[a-z0-9]{1,6}(?:-[a-z0-9]{1,6}){0,2}(?:\.[a-z]{2,6}){1,2}", fullmatch=True
 ).filter(
     lambda d: (
         d.split(".")[-1]

@@ -11,7 +11,7 @@ from typing import Any, Final, TypeAlias
 import attrs
 
 from civiccrm.errors import Problem, ValidationError
-from civiccrm.models._common import Priority, as_tuple, non_blank, slug
+from civiccrm.models._common import Priority, as_tuple, non_blank, slug, to_utc
 
 __all__ = [
     "AttributeDatatype",
@@ -221,20 +221,7 @@ def _date_or_datetime(text: str) -> str:
             return date.fromisoformat(text).isoformat()
         except ValueError:
             pass
-    return format_utc(_parse_aware(text))
-
-
-def _parse_aware(text: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"{text!r} is not an ISO 8601 date and time") from None
-    if parsed.tzinfo is None:
-        raise ValueError(f"{text!r} has no time zone offset (add Z or +HH:MM)")
-    try:
-        return parsed.astimezone(UTC)
-    except OverflowError:
-        raise ValueError(f"{text!r} is outside the range of dates in UTC") from None
+    return format_utc(to_utc(text))
 
 
 def format_utc(value: datetime) -> str:

@@ -27,7 +27,9 @@ __all__ = [
     "non_blank",
     "optional_aware_utc",
     "optional_datetime_field",
+    "optional_text",
     "slug",
+    "to_utc",
 ]
 
 T = TypeVar("T")
@@ -98,23 +100,43 @@ _PRIORITY_RANK: Final = {p: i for i, p in enumerate(Priority)}
 # an error naming the field, and the cattrs converter keeps the nested path.
 
 
+def to_utc(value: object) -> datetime:
+    """
+    An aware datetime, or ISO 8601 text with an offset, as a datetime in UTC: the one
+    place that decides what civiccrm accepts as an instant.
+
+    Raises:
+        ValueError: not a datetime, no time zone, or outside what UTC can represent.
+    """
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not an ISO 8601 date and time") from None
+    elif isinstance(value, datetime):
+        parsed = value
+    else:
+        raise ValueError(f"expected an ISO 8601 date and time, got {_kind(value)}")
+    if parsed.tzinfo is UTC:
+        return parsed
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        if isinstance(value, str):
+            raise ValueError(f"{value} has no time zone offset (add Z or +HH:MM)")
+        raise ValueError(f"naive datetime {parsed.isoformat()} has no time zone; give it one")
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{parsed.isoformat()} is outside the range of dates in UTC") from None
+
+
 def aware_utc(value: object, field: attrs.Attribute[Any]) -> datetime:
-    """Accept an aware datetime and return it in UTC; reject naive ones."""
+    """Converter: an aware datetime, returned in UTC; naive ones are refused."""
     if not isinstance(value, datetime):
         raise ValidationError.at(field.name, f"expected an aware datetime, got {_kind(value)}")
-    tz = value.tzinfo
-    if tz is UTC:
-        return value
-    if tz is None or tz.utcoffset(value) is None:
-        raise ValidationError.at(
-            field.name, f"naive datetime {value.isoformat()} has no time zone; give it one"
-        )
     try:
-        return value.astimezone(UTC)
-    except OverflowError:
-        raise ValidationError.at(
-            field.name, f"{value.isoformat()} is outside the range of dates in UTC"
-        ) from None
+        return to_utc(value)
+    except ValueError as exc:
+        raise ValidationError.at(field.name, str(exc)) from None
 
 
 def optional_aware_utc(value: object, field: attrs.Attribute[Any]) -> datetime | None:
@@ -207,16 +229,29 @@ def check_language_tag(value: str) -> str:
     return "-".join(out)
 
 
-def language_tag(value: object, field: attrs.Attribute[Any]) -> str | None:
-    """Converter: ``None`` or a well-formed BCP 47 tag in canonical case."""
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ValidationError.at(field.name, f"expected a language tag, got {_kind(value)}")
-    try:
-        return check_language_tag(value)
-    except ValueError as exc:
-        raise ValidationError.at(field.name, str(exc)) from None
+def optional_text(
+    normalise: Callable[[str], str], what: str
+) -> Callable[[object, attrs.Attribute[Any]], str | None]:
+    """
+    Converter factory: ``None``, or a string checked and normalised by ``normalise``
+    (which raises ValueError saying what is wrong).
+    """
+
+    def convert(value: object, field: attrs.Attribute[Any]) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise ValidationError.at(field.name, f"expected {what}, got {_kind(value)}")
+        try:
+            return normalise(value)
+        except ValueError as exc:
+            raise ValidationError.at(field.name, str(exc)) from None
+
+    return convert
+
+
+#: Converter: ``None`` or a well-formed BCP 47 tag in canonical case.
+language_tag = optional_text(check_language_tag, "a language tag")
 
 
 def language_tags(value: object, field: attrs.Attribute[Any]) -> tuple[str, ...]:

@@ -20,7 +20,7 @@ import math
 import typing
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any, TypeVar
 
 import attrs
@@ -30,7 +30,7 @@ from cattrs.gen import make_dict_structure_fn
 
 from civiccrm.errors import Problem, ValidationError
 from civiccrm.models._case_type import AttributeValue, format_utc
-from civiccrm.models._common import _kind
+from civiccrm.models._common import _kind, to_utc
 from civiccrm.models._event import EventValue
 from civiccrm.models._party import ContactKind, ContactPoint, normalize_phone
 
@@ -128,21 +128,10 @@ def _bool(value: object, _: type) -> bool:
 
 
 def _datetime(value: object, _: type) -> datetime:
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            raise ValidationError.at("", f"{value!r} is not an ISO 8601 date and time") from None
-    elif isinstance(value, datetime):
-        parsed = value
-    else:
-        raise ValidationError.at("", f"expected an ISO 8601 date and time, got {_kind(value)}")
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
-        raise ValidationError.at("", f"{value!s} has no time zone offset (add Z or +HH:MM)")
     try:
-        return parsed.astimezone(UTC)
-    except OverflowError:
-        raise ValidationError.at("", f"{value!s} is outside the range of dates in UTC") from None
+        return to_utc(value)
+    except ValueError as exc:
+        raise ValidationError.at("", str(exc)) from None
 
 
 def _date(value: object, _: type) -> date:

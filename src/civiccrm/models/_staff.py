@@ -9,7 +9,14 @@ from typing import Any
 import attrs
 
 from civiccrm.errors import ValidationError
-from civiccrm.models._common import as_tuple, language_tags, non_blank, optional_aware_utc, slug
+from civiccrm.models._common import (
+    as_tuple,
+    language_tags,
+    non_blank,
+    optional_aware_utc,
+    optional_text,
+    slug,
+)
 from civiccrm.models._ids import new_id
 from civiccrm.models._party import normalize_email
 
@@ -43,15 +50,7 @@ class Queue:
     description: str | None = None
 
 
-def _email(value: object, field: attrs.Attribute[Any]) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ValidationError.at(field.name, f"expected a string, got {type(value).__name__}")
-    try:
-        return normalize_email(value)
-    except ValueError as exc:
-        raise ValidationError.at(field.name, str(exc)) from None
+_email = optional_text(normalize_email, "an email address")
 
 
 def _capacity(_inst: object, field: attrs.Attribute[Any], value: int | None) -> None:
