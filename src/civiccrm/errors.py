@@ -13,7 +13,8 @@ goes wrong, it is one of these::
     ├── TransitionError                     a case status change the lifecycle forbids
     ├── AccessDeniedError (PermissionError) the caller's role may not do or see this
     ├── IntegrityError                      audit chain broken, key missing, ciphertext moved
-    └── StorageError                        the backend failed (wraps the driver's exception)
+    ├── StorageError                        the backend failed (wraps the driver's exception)
+    └── PluginError                         a plugin is broken or nothing handles a request
 
 Catch ``CivicCRMError`` to handle everything civiccrm raises; catch a leaf to handle one
 kind. Each carries structured context (``.problems``, ``.record_type``, ``.record_id``,
@@ -39,6 +40,7 @@ __all__ = [
     "ConflictError",
     "IntegrityError",
     "NotFoundError",
+    "PluginError",
     "PolicyError",
     "Problem",
     "StorageError",
@@ -275,3 +277,17 @@ class StorageError(CivicCRMError):
     def __init__(self, message: str, *, backend: str | None = None) -> None:
         self.backend = backend
         super().__init__(f"{backend}: {message}" if backend else message)
+
+
+class PluginError(CivicCRMError):
+    """
+    Raised when a plugin cannot be used (it implements a hook that does not exist, or
+    with the wrong arguments) or when no plugin handles a request (no storage backend
+    for a URL scheme). ``plugin`` names the plugin when one is at fault.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(self, message: str, *, plugin: str | None = None) -> None:
+        self.plugin = plugin
+        super().__init__(message)

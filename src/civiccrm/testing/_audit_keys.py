@@ -1,0 +1,85 @@
+"""Conformance: the append-only audit log and the store of wrapped data keys."""
+
+from __future__ import annotations
+
+import itertools
+
+from civiccrm.adapters._base import Storage
+
+__all__ = ["AuditKeyConformance"]
+
+_ENTRIES = (
+    '{"action": "case.opened", "case": "c1"}',
+    "plain text",
+    "unicode: 😀 مرحبا e\u0301",
+    "'; DROP TABLE audit; --",
+    "",
+    "x" * 100_000,
+)
+
+
+class AuditKeyConformance:
+    """
+    ``append_audit``/``read_audit`` (increasing sequence numbers, entries unchanged)
+    and ``put_key``/``get_key``/``delete_key`` (bytes unchanged, replace, destroy).
+
+    .. versionadded:: 0.1.0
+    """
+
+    def test_audit_starts_empty(self, storage: Storage) -> None:
+        """A fresh backend has no audit entries."""
+        assert storage.read_audit() == []
+
+    def test_append_returns_increasing_sequence_numbers(self, storage: Storage) -> None:
+        """Sequence numbers increase within a call and across calls."""
+        first = storage.append_audit(list(_ENTRIES[:3]))
+        second = storage.append_audit(list(_ENTRIES[3:]))
+        seqs = first + second
+        assert (len(first), len(second)) == (3, 3)
+        assert all(s > 0 for s in seqs)
+        assert all(a < b for a, b in itertools.pairwise(seqs))
+        assert storage.append_audit([]) == []
+
+    def test_read_returns_entries_unchanged_in_order(self, storage: Storage) -> None:
+        """read_audit returns every entry as written, with its sequence number, in order."""
+        seqs = storage.append_audit(list(_ENTRIES))
+        assert list(zip(seqs, _ENTRIES, strict=True)) == storage.read_audit()
+
+    def test_read_after_and_limit(self, storage: Storage) -> None:
+        """after skips entries up to a sequence number; limit caps how many come back."""
+        seqs = storage.append_audit([f"e{i}" for i in range(10)])
+        everything = list(zip(seqs, [f"e{i}" for i in range(10)], strict=True))
+        assert everything[:3] == storage.read_audit(limit=3)
+        assert everything[4:] == storage.read_audit(after=seqs[3])
+        assert everything[4:6] == storage.read_audit(after=seqs[3], limit=2)
+        assert storage.read_audit(after=seqs[-1]) == []
+        pages: list[tuple[int, str]] = []
+        after = 0
+        while chunk := storage.read_audit(after=after, limit=4):
+            pages.extend(chunk)
+            after = chunk[-1][0]
+        assert everything == pages
+
+    def test_audit_is_append_only(self, storage: Storage) -> None:
+        """Appending never changes or renumbers earlier entries."""
+        storage.append_audit(["a", "b"])
+        before = storage.read_audit()
+        storage.append_audit(["c"])
+        after = storage.read_audit()
+        assert before == after[:2]
+        assert after[2][1] == "c"
+
+    def test_keys(self, storage: Storage) -> None:
+        """A wrapped key is stored as given, replaced by a put with the same id, and destroyed."""
+        every_byte = bytes(range(256))
+        assert storage.get_key("k1") is None
+        storage.put_key("k1", every_byte)
+        storage.put_key("k2", b"")
+        assert (every_byte, b"") == (storage.get_key("k1"), storage.get_key("k2"))
+        storage.put_key("k1", b"\x00replaced\xff")
+        assert storage.get_key("k1") == b"\x00replaced\xff"
+        assert storage.delete_key("k1") is True
+        assert storage.get_key("k1") is None
+        assert storage.delete_key("k1") is False
+        assert storage.delete_key("never") is False
+        assert storage.get_key("k2") == b""
