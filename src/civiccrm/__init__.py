@@ -9,28 +9,34 @@ reads. See https://civiccrm.readthedocs.io (docs/ in the source tree).
 from typing import Any
 
 from civiccrm._clock import Clock, FixedClock, SystemClock
+from civiccrm.crm import CRM, Actor, open
 from civiccrm.errors import (
     AccessDeniedError,
     CivicCRMError,
     ConflictError,
     IntegrityError,
     NotFoundError,
+    PluginError,
     PolicyError,
     Problem,
     StorageError,
     TransitionError,
     ValidationError,
 )
+from civiccrm.hookspecs import hookimpl
 from civiccrm.profile import Profile, load_profile, parse_profile
 
 __all__ = [
+    "CRM",
     "AccessDeniedError",
+    "Actor",
     "CivicCRMError",
     "Clock",
     "ConflictError",
     "FixedClock",
     "IntegrityError",
     "NotFoundError",
+    "PluginError",
     "PolicyError",
     "Problem",
     "Profile",
@@ -38,7 +44,9 @@ __all__ = [
     "SystemClock",
     "TransitionError",
     "ValidationError",
+    "hookimpl",
     "load_profile",
+    "open",
     "parse_profile",
 ]
 

@@ -65,3 +65,5 @@ class CaseEvent:
     to_status: CaseStatus | None = None
     note: str | None = attrs.field(default=None, metadata=DIRECT)
     data: dict[str, EventValue] = attrs.field(factory=dict, hash=False)
+    #: Storage version: 1 once stored (events are never changed afterwards).
+    version: int = 0

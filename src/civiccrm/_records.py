@@ -1,0 +1,252 @@
+"""
+How models become storage records and back: the schema of every kind, the indexed
+columns taken from each model, and the JSON documents.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final, Generic, Protocol, TypeVar
+
+import cattrs
+
+from civiccrm.adapters._base import (
+    ColumnSpec,
+    ColumnType,
+    Filter,
+    IndexSpec,
+    KindSpec,
+    Record,
+    Scalar,
+    Schema,
+)
+from civiccrm.errors import StorageError, ValidationError
+from civiccrm.models import (
+    Agent,
+    Case,
+    CaseEvent,
+    CaseStatus,
+    Citizen,
+    Interaction,
+    Organization,
+)
+
+__all__ = ["KINDS", "OPEN_STATUSES", "SCHEMA", "Kind", "from_micros", "micros"]
+
+
+class Stored(Protocol):
+    """What every stored model has."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+
+    @property
+    def version(self) -> int: ...
+
+
+M = TypeVar("M", bound=Stored)
+T, INT = ColumnType.TEXT, ColumnType.INTEGER
+OPEN_STATUSES: Final = tuple(s.value for s in CaseStatus if s.is_open)
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO: Final = timedelta(microseconds=1)
+
+
+def micros(value: datetime | None) -> int | None:
+    """An aware datetime as integer microseconds since the Unix epoch (exact)."""
+    if value is None:
+        return None
+    return (value - _EPOCH) // _MICRO
+
+
+def from_micros(value: int) -> datetime:
+    """Integer microseconds since the epoch as an aware UTC datetime."""
+    return _EPOCH + value * _MICRO
+
+
+def _id(value: uuid.UUID | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _external_key(external_ids: Mapping[str, str]) -> str | None:
+    """The import key: the first external id, as ``source:id``."""
+    for source, value in external_ids.items():
+        return f"{source}:{value}"
+    return None
+
+
+def _case_columns(c: Case) -> dict[str, Scalar]:
+    return {
+        "status": c.status.value,
+        "case_type": c.case_type,
+        "queue": c.queue,
+        "assignee": _id(c.assignee),
+        "requester_id": _id(c.requester.id) if c.requester else None,
+        "priority": c.priority.rank,
+        "channel": c.channel.value,
+        "parent_id": _id(c.parent_id),
+        "duplicate_of": _id(c.duplicate_of),
+        "reported_at": micros(c.reported_at),
+        "opened_at": micros(c.opened_at),
+        "updated_at": micros(c.updated_at),
+        "resolved_at": micros(c.resolved_at),
+        "closed_at": micros(c.closed_at),
+        "response_due_at": micros(c.response_due_at),
+        "due_at": micros(c.due_at),
+        "external_key": _external_key(c.external_ids),
+    }
+
+
+def _party_columns(p: Citizen | Organization) -> dict[str, Scalar]:
+    return {
+        "created_at": micros(p.created_at),
+        "updated_at": micros(p.updated_at),
+        "external_key": _external_key(p.external_ids),
+    }
+
+
+def _interaction_columns(i: Interaction) -> dict[str, Scalar]:
+    return {
+        "party_id": _id(i.party.id) if i.party else None,
+        "case_id": _id(i.case_id),
+        "occurred_at": micros(i.occurred_at),
+        "channel": i.channel.value,
+        "direction": i.direction.value,
+    }
+
+
+def _event_columns(e: CaseEvent) -> dict[str, Scalar]:
+    key = e.data.get("import_key")
+    return {
+        "case_id": str(e.case_id),
+        "at": micros(e.at),
+        "kind": e.kind.value,
+        "import_key": key if isinstance(key, str) else None,
+    }
+
+
+def _agent_columns(a: Agent) -> dict[str, Scalar]:
+    return {"username": a.username, "active": int(a.active)}
+
+
+_OPEN = (Filter("status", "in", OPEN_STATUSES),)
+
+SCHEMA: Final = Schema(
+    version=1,
+    kinds=(
+        KindSpec(
+            "citizen",
+            (
+                ColumnSpec("created_at", INT),
+                ColumnSpec("updated_at", INT),
+                ColumnSpec("external_key", T),
+            ),
+            key_column="external_key",
+        ),
+        KindSpec(
+            "organization",
+            (
+                ColumnSpec("created_at", INT),
+                ColumnSpec("updated_at", INT),
+                ColumnSpec("external_key", T),
+            ),
+            key_column="external_key",
+        ),
+        KindSpec(
+            "case",
+            (
+                ColumnSpec("status", T, indexed=True),
+                ColumnSpec("case_type", T, indexed=True),
+                ColumnSpec("queue", T),
+                ColumnSpec("assignee", T, indexed=True),
+                ColumnSpec("requester_id", T, indexed=True),
+                ColumnSpec("priority", INT),
+                ColumnSpec("channel", T),
+                ColumnSpec("parent_id", T, indexed=True),
+                ColumnSpec("duplicate_of", T),
+                ColumnSpec("reported_at", INT),
+                ColumnSpec("opened_at", INT, indexed=True),
+                ColumnSpec("updated_at", INT),
+                ColumnSpec("resolved_at", INT),
+                ColumnSpec("closed_at", INT),
+                ColumnSpec("response_due_at", INT),
+                ColumnSpec("due_at", INT),
+                ColumnSpec("external_key", T),
+            ),
+            indexes=(
+                # The overdue sweep and "most overdue open cases": open cases only.
+                IndexSpec("case_open_due", ("due_at",), where=_OPEN),
+                IndexSpec("case_open_response_due", ("response_due_at",), where=_OPEN),
+                # Open counts per queue.
+                IndexSpec("case_open_queue", ("queue",), where=_OPEN),
+            ),
+            key_column="external_key",
+        ),
+        KindSpec(
+            "interaction",
+            (
+                ColumnSpec("party_id", T, indexed=True),
+                ColumnSpec("case_id", T, indexed=True),
+                ColumnSpec("occurred_at", INT),
+                ColumnSpec("channel", T),
+                ColumnSpec("direction", T),
+            ),
+        ),
+        KindSpec(
+            "case_event",
+            (
+                ColumnSpec("case_id", T, indexed=True),
+                ColumnSpec("at", INT),
+                ColumnSpec("kind", T),
+                # Set only by bulk imports, so that importing again adds nothing twice.
+                ColumnSpec("import_key", T),
+            ),
+            key_column="import_key",
+        ),
+        KindSpec(
+            "agent",
+            (ColumnSpec("username", T), ColumnSpec("active", INT)),
+            key_column="username",
+        ),
+    ),
+)
+
+
+class Kind(Generic[M]):
+    """One model class stored as one kind of record."""
+
+    def __init__(self, name: str, cls: type[M], columns: Callable[[M], dict[str, Scalar]]) -> None:
+        self.name = name
+        self.cls = cls
+        self.columns = columns
+        self.spec = SCHEMA.kind(name)
+
+    def to_record(self, obj: M, converter: cattrs.Converter) -> Record:
+        """The record for ``obj`` (its version as it is now)."""
+        doc = json.dumps(
+            converter.unstructure(obj, self.cls), ensure_ascii=False, separators=(",", ":")
+        )
+        return Record(self.name, str(obj.id), obj.version, doc, self.columns(obj))
+
+    def from_record(self, record: Record, converter: cattrs.Converter) -> M:
+        """The model stored in ``record``, with the record's version."""
+        try:
+            data: dict[str, Any] = json.loads(record.doc)
+            data["version"] = record.version
+            return converter.structure(data, self.cls)
+        except (ValueError, ValidationError, cattrs.BaseValidationError) as exc:
+            raise StorageError(
+                f"stored {self.name} {record.id} cannot be read back: {exc}", backend=None
+            ) from exc
+
+
+KINDS: Final[dict[type, Kind[Any]]] = {
+    Citizen: Kind("citizen", Citizen, _party_columns),
+    Organization: Kind("organization", Organization, _party_columns),
+    Case: Kind("case", Case, _case_columns),
+    Interaction: Kind("interaction", Interaction, _interaction_columns),
+    CaseEvent: Kind("case_event", CaseEvent, _event_columns),
+    Agent: Kind("agent", Agent, _agent_columns),
+}

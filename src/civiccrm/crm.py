@@ -1,0 +1,935 @@
+"""
+The CRM facade: one object per agency session.
+
+A write goes: validate -> apply policy -> store and record events in one transaction
+-> tell observers after commit. A read goes: load -> check -> return models.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import random
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+import attrs
+import pluggy
+
+from civiccrm._clock import Clock, SystemClock
+from civiccrm._records import KINDS, OPEN_STATUSES, Kind, Stored, micros
+from civiccrm.adapters._base import Cursor, Filter, Order, Query, Record, Storage, UpsertResult
+from civiccrm.errors import ConflictError, NotFoundError, ValidationError
+from civiccrm.models import (
+    Agent,
+    AttributeValue,
+    Case,
+    CaseEvent,
+    CaseStatus,
+    Channel,
+    Citizen,
+    Direction,
+    EventKind,
+    EventValue,
+    Interaction,
+    Location,
+    Organization,
+    Party,
+    PartyRef,
+    PartyType,
+    Priority,
+    Queue,
+    make_converter,
+    new_id,
+)
+from civiccrm.plugins import make_plugin_manager, open_storage
+from civiccrm.profile import Profile, load_profile
+
+__all__ = ["CRM", "Actor", "HistoryEntry", "ResultPage", "open"]
+
+M = TypeVar("M", bound=Stored)
+P = TypeVar("P", Citizen, Organization)
+R = TypeVar("R")
+
+
+@attrs.frozen
+class Actor:
+    """
+    Who is acting in a CRM session: an agent, or the system (a script, a sweep).
+
+    .. versionadded:: 0.1.0
+    """
+
+    name: str = "system"
+    agent_id: uuid.UUID | None = None
+    role: str = "system"
+
+
+@attrs.frozen
+class ResultPage(Generic[M]):
+    """
+    One page of results and the cursor of the next page (None on the last page).
+
+    .. versionadded:: 0.1.0
+    """
+
+    items: tuple[M, ...]
+    next: Cursor | None
+
+
+@attrs.frozen
+class HistoryEntry:
+    """
+    One entry of a party's service history: a case event (opening included) or an
+    interaction, in time order.
+
+    .. versionadded:: 0.1.0
+    """
+
+    at: datetime
+    case_id: uuid.UUID | None
+    event: CaseEvent | None = None
+    interaction: Interaction | None = None
+
+
+def open(
+    url: str = "sqlite:///civiccrm.db",
+    *,
+    profile: Profile | str | Path,
+    actor: Actor | None = None,
+    clock: Clock | None = None,
+    plugins: Sequence[object] = (),
+    load_entry_points: bool = True,
+) -> CRM:
+    """
+    Open a CRM session on the database at ``url``, creating or upgrading its schema.
+
+    >>> import civiccrm
+    >>> from civiccrm.profile import springfield_path
+    >>> with civiccrm.open("memory://", profile=springfield_path()) as crm:
+    ...     ana = crm.citizens.create(civiccrm.models.Citizen(given_name="Ana"))
+    ...     case = crm.cases.open("001", requester=ana, attributes={"size": "large"})
+    ...     case.status.value, case.queue, case.version
+    ('new', 'pw-streets', 1)
+
+    Args:
+        url: ``memory://``, ``sqlite:///path.db``, or any scheme a plugin provides.
+        profile: the agency profile, or the path of its TOML file.
+        actor: who acts in this session (recorded on every event).
+        clock: where the time comes from (the system clock if omitted).
+        plugins: extra plugin objects or modules to register.
+        load_entry_points: whether to load plugins installed under the ``civiccrm``
+            entry-point group.
+
+    Raises:
+        PolicyError: the profile is bad.
+        PluginError: no backend handles the URL, or a plugin is broken.
+        StorageError: the backend cannot open the database, or it was written by a
+            newer civiccrm.
+
+    .. versionadded:: 0.1.0
+    """
+    if not isinstance(profile, Profile):
+        profile = load_profile(profile)
+    pm = make_plugin_manager(plugins, load_entry_points=load_entry_points)
+    storage = open_storage(url, pm)
+    try:
+        from civiccrm._records import SCHEMA
+
+        storage.migrate(SCHEMA)
+    except BaseException:
+        storage.close()
+        raise
+    return CRM(storage, profile, actor=actor or Actor(), clock=clock or SystemClock(), plugins=pm)
+
+
+class CRM:
+    """
+    A CRM session: storage, the agency profile, the actor and the clock.
+
+    Use :func:`civiccrm.open` to make one. A CRM may be shared by threads; each
+    thread's :meth:`transaction` is its own. Close it (or use it as a context manager)
+    when done.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(
+        self,
+        storage: Storage,
+        profile: Profile,
+        *,
+        actor: Actor,
+        clock: Clock,
+        plugins: pluggy.PluginManager,
+    ) -> None:
+        self.storage = storage
+        self.profile = profile
+        self.actor = actor
+        self.clock = clock
+        self.plugins = plugins
+        self.converter = make_converter(default_region=profile.agency.default_region)
+        self._local = threading.local()
+        self._id_lock = threading.Lock()
+        self._last_id = 0
+        self.citizens: PartyService[Citizen] = PartyService(self, Citizen)
+        self.organizations: PartyService[Organization] = PartyService(self, Organization)
+        self.cases = CaseService(self)
+        self.interactions = InteractionService(self)
+        self.agents = AgentService(self)
+        self.queues = QueueDirectory(profile)
+
+    # ----------------------------------------------------------------------------------
+    # Sessions and transactions
+
+    def __enter__(self) -> CRM:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the storage backend."""
+        self.storage.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """
+        Make every write inside atomic. Observers are told after the outermost
+        transaction commits, and not at all if it rolls back.
+        """
+        depth: int = getattr(self._local, "depth", 0)
+        if depth == 0:
+            self._local.pending = []
+        self._local.depth = depth + 1
+        try:
+            with self.storage.transaction():
+                yield
+        except BaseException:
+            self._local.depth = depth
+            if depth == 0:
+                self._local.pending = []
+            raise
+        self._local.depth = depth
+        if depth == 0:
+            pending: list[Callable[[], None]] = self._local.pending
+            self._local.pending = []
+            for notify in pending:
+                notify()
+
+    def _after_commit(self, notify: Callable[[], None]) -> None:
+        if getattr(self._local, "depth", 0):
+            self._local.pending.append(notify)
+        else:
+            notify()
+
+    def retry_on_conflict(self, work: Callable[[], R], *, attempts: int = 20) -> R:
+        """
+        Run ``work`` (which should load what it changes), again on ConflictError, up
+        to ``attempts`` times; the last ConflictError is raised if all fail.
+        """
+        for attempt in range(attempts):
+            try:
+                return work()
+            except ConflictError:
+                if attempt == attempts - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    # ----------------------------------------------------------------------------------
+    # Records
+
+    def _kind(self, cls: type[M]) -> Kind[M]:
+        return KINDS[cls]
+
+    def _now(self) -> datetime:
+        return self.clock.now()
+
+    def _new_id(self, at: datetime) -> uuid.UUID:
+        """
+        A time-ordered id that sorts after every id this session made before, even in
+        the same millisecond, so that events recorded together keep their order.
+        """
+        candidate = new_id(at).int
+        with self._id_lock:
+            if candidate <= self._last_id:
+                candidate = self._last_id + 1
+            self._last_id = candidate
+        return uuid.UUID(int=candidate)
+
+    def _load(self, cls: type[M], record_id: uuid.UUID | str) -> M:
+        kind = self._kind(cls)
+        record = self.storage.get(kind.name, str(record_id))
+        if record is None:
+            raise NotFoundError(kind.name.replace("_", " "), record_id)
+        return kind.from_record(record, self.converter)
+
+    def _write(self, obj: M) -> M:
+        """Store ``obj`` (version 0: insert) and return it with its new version."""
+        kind = self._kind(type(obj))
+        stored = self.storage.put(kind.to_record(obj, self.converter), expected_version=obj.version)
+        return attrs.evolve(obj, version=stored.version)  # type: ignore[misc]
+
+    def _event(self, case: Case, kind: EventKind, **fields: Any) -> CaseEvent:
+        event = CaseEvent(
+            id=self._new_id(self._now()),
+            case_id=case.id,
+            kind=kind,
+            at=self._now(),
+            actor=self.actor.agent_id,
+            **fields,
+        )
+        return self._write(event)
+
+    def _page(self, cls: type[M], query: Query) -> ResultPage[M]:
+        kind = self._kind(cls)
+        page = self.storage.query(query)
+        return ResultPage(
+            tuple(kind.from_record(r, self.converter) for r in page.records), page.next
+        )
+
+    def _stream(self, cls: type[M], query: Query) -> Iterator[M]:
+        kind = self._kind(cls)
+        for record in self.storage.stream(query):
+            yield kind.from_record(record, self.converter)
+
+    # ----------------------------------------------------------------------------------
+    # Service history
+
+    def history(self, party: Party | PartyRef | uuid.UUID) -> list[HistoryEntry]:
+        """
+        A party's full service history: every event of every case they requested and
+        every interaction with them, in time order.
+        """
+        party_id = str(party.id if isinstance(party, Party | PartyRef) else party)
+        entries: list[HistoryEntry] = []
+        for case in self._stream(Case, Query("case", (Filter("requester_id", "eq", party_id),))):
+            for event in self.cases.events(case):
+                entries.append(HistoryEntry(event.at, case.id, event=event))
+        for interaction in self._stream(
+            Interaction, Query("interaction", (Filter("party_id", "eq", party_id),))
+        ):
+            entries.append(
+                HistoryEntry(interaction.occurred_at, interaction.case_id, interaction=interaction)
+            )
+        entries.sort(key=lambda e: (e.at, 0 if e.event else 1))
+        return entries
+
+
+class PartyService(Generic[P]):
+    """Citizens or organizations: ``crm.citizens``, ``crm.organizations``."""
+
+    def __init__(self, crm: CRM, cls: type[P]) -> None:
+        self._crm = crm
+        self._cls: type[P] = cls
+
+    def create(self, party: P) -> P:
+        """Store a new party; returns it with ``created_at`` set and version 1."""
+        now = self._crm._now()
+        with self._crm.transaction():
+            return self._crm._write(
+                attrs.evolve(party, created_at=party.created_at or now, updated_at=now, version=0)
+            )
+
+    def get(self, party_id: uuid.UUID | str) -> P:
+        """The party. Raises NotFoundError."""
+        return self._crm._load(self._cls, party_id)
+
+    def update(self, party: P) -> P:
+        """
+        Store a changed party. ``party.version`` must be the stored version (the one it
+        was loaded with); otherwise ConflictError, and nothing is written.
+        """
+        if party.version < 1:
+            raise ValidationError.at("version", "update a party that was loaded or created first")
+        return self._crm._write(attrs.evolve(party, updated_at=self._crm._now()))
+
+    def find_by_external_id(self, source: str, external_id: str) -> P | None:
+        """The party imported with ``external_ids[source] == external_id`` as its first id."""
+        kind = self._crm._kind(self._cls)
+        record = self._crm.storage.get_by_key(kind.name, f"{source}:{external_id}")
+        return None if record is None else kind.from_record(record, self._crm.converter)
+
+    def list(self, *, limit: int = 100, after: Cursor | None = None) -> ResultPage[P]:
+        """A page of parties in creation order."""
+        kind = self._crm._kind(self._cls)
+        return self._crm._page(self._cls, Query(kind.name, order_by=None, limit=limit, after=after))
+
+    def bulk_import(self, parties: Iterable[P], *, batch_size: int = 1000) -> UpsertResult:
+        """
+        Insert or update parties by their first external id, in batches, idempotently:
+        importing the same parties again changes nothing. Each batch is atomic.
+        """
+        kind = self._crm._kind(self._cls)
+        return _bulk(self._crm, kind, (self._keyed(p) for p in parties), batch_size)
+
+    def _keyed(self, party: P) -> P:
+        if not party.external_ids:
+            raise ValidationError.at(
+                "external_ids", "a bulk import needs an external id per record"
+            )
+        key = next(iter(party.external_ids.items()))
+        created = party.created_at or self._crm._now()
+        return attrs.evolve(
+            party, id=_import_id(":".join(key), created), created_at=created, updated_at=created
+        )
+
+
+def _import_id(key: str, at: datetime) -> uuid.UUID:
+    """A time-ordered id derived from an import key: the same key gives the same id."""
+    seed = int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:16])
+    return new_id(at, rng=random.Random(seed))
+
+
+def _bulk(crm: CRM, kind: Kind[Any], objects: Iterable[Any], batch_size: int) -> UpsertResult:
+    totals = [0, 0, 0]
+
+    def flush(batch: list[Record]) -> None:
+        result = crm.storage.bulk_upsert(kind.name, batch)
+        totals[0] += result.inserted
+        totals[1] += result.updated
+        totals[2] += result.unchanged
+
+    batch: list[Record] = []
+    for obj in objects:
+        batch.append(kind.to_record(obj, crm.converter))
+        if len(batch) >= batch_size:
+            flush(batch)
+            batch = []
+    if batch:
+        flush(batch)
+    return UpsertResult(*totals)
+
+
+class CaseService:
+    """Cases: ``crm.cases``."""
+
+    def __init__(self, crm: CRM) -> None:
+        self._crm = crm
+
+    # --- reads ---------------------------------------------------------------------
+
+    def get(self, case_id: uuid.UUID | str) -> Case:
+        """The case. Raises NotFoundError."""
+        return self._crm._load(Case, case_id)
+
+    def find(
+        self,
+        *,
+        status: CaseStatus | Sequence[CaseStatus] | None = None,
+        open: bool | None = None,
+        queue: str | None = None,
+        assignee: uuid.UUID | None = None,
+        case_type: str | None = None,
+        requester: Party | PartyRef | uuid.UUID | None = None,
+        order_by: str | None = None,
+        descending: bool = False,
+        limit: int = 100,
+        after: Cursor | None = None,
+    ) -> ResultPage[Case]:
+        """
+        A page of cases matching every condition given, ordered by ``order_by`` (a
+        column such as ``due_at``, ``opened_at`` or ``priority``; creation order if
+        omitted). Pass the page's ``next`` as ``after`` for the next page.
+        """
+        where: list[Filter] = []
+        if isinstance(status, CaseStatus):
+            where.append(Filter("status", "eq", status.value))
+        elif status is not None:
+            where.append(Filter("status", "in", tuple(s.value for s in status)))
+        if open is not None:
+            where.append(Filter("status", "in" if open else "not_in", OPEN_STATUSES))
+        if queue is not None:
+            where.append(Filter("queue", "eq", queue))
+        if assignee is not None:
+            where.append(Filter("assignee", "eq", str(assignee)))
+        if case_type is not None:
+            where.append(Filter("case_type", "eq", case_type))
+        if requester is not None:
+            rid = requester.id if isinstance(requester, Party | PartyRef) else requester
+            where.append(Filter("requester_id", "eq", str(rid)))
+        order = Order(order_by, descending) if order_by else None
+        return self._crm._page(Case, Query("case", tuple(where), order, limit, after))
+
+    def overdue(self, *, now: datetime | None = None, limit: int = 50) -> list[Case]:
+        """The ``limit`` most overdue open cases: due before ``now``, most overdue first."""
+        at = micros(now or self._crm._now())
+        query = Query(
+            "case",
+            (Filter("status", "in", OPEN_STATUSES), Filter("due_at", "lt", at)),
+            Order("due_at"),
+            limit,
+        )
+        return list(self._crm._page(Case, query).items)
+
+    def count_open_by_queue(self) -> dict[str | None, int]:
+        """How many open cases each queue holds."""
+        counts = self._crm.storage.count(
+            "case", (Filter("status", "in", OPEN_STATUSES),), group_by="queue"
+        )
+        return {(k if isinstance(k, str) else None): v for k, v in counts.items()}
+
+    def events(self, case: Case | uuid.UUID | str) -> list[CaseEvent]:
+        """The case's history, oldest first."""
+        case_id = str(case.id if isinstance(case, Case) else case)
+        query = Query("case_event", (Filter("case_id", "eq", case_id),), Order("at"))
+        return list(self._crm._stream(CaseEvent, query))
+
+    def find_by_external_id(self, source: str, external_id: str) -> Case | None:
+        """The case imported with ``external_ids[source] == external_id`` as its first id."""
+        record = self._crm.storage.get_by_key("case", f"{source}:{external_id}")
+        return None if record is None else KINDS[Case].from_record(record, self._crm.converter)
+
+    # --- writes --------------------------------------------------------------------
+
+    def open(
+        self,
+        case_type: str,
+        *,
+        title: str | None = None,
+        description: str | None = None,
+        channel: Channel = Channel.WEB,
+        requester: Party | PartyRef | None = None,
+        location: Location | None = None,
+        attributes: dict[str, object] | None = None,
+        priority: Priority | None = None,
+        queue: str | None = None,
+        reported_at: datetime | None = None,
+        tags: Sequence[str] = (),
+        reference: str | None = None,
+        external_ids: dict[str, str] | None = None,
+    ) -> Case:
+        """
+        Open a case of ``case_type`` (a service code): checked against the case type
+        (its custom attributes, whether it is active) and given its defaults (priority,
+        queue), with an ``opened`` event.
+
+        Raises:
+            ValidationError: an unknown or inactive case type, bad attributes, an
+                unknown requester or queue; every problem at once.
+        """
+        crm = self._crm
+        problems = []
+        try:
+            ctype = crm.profile.case_type(case_type)
+        except NotFoundError:
+            raise ValidationError.at(
+                "case_type", f"no case type {case_type!r} in the profile"
+            ) from None
+        if not ctype.active:
+            problems.append(
+                ValidationError.at("case_type", f"case type {case_type!r} is not active")
+            )
+        values: dict[str, AttributeValue] = {}
+        try:
+            values = ctype.validate_attributes(attributes or {})
+        except ValidationError as exc:
+            problems.append(exc)
+        if queue is not None and queue not in crm.queues:
+            problems.append(ValidationError.at("queue", f"no queue {queue!r} in the profile"))
+        ref = requester.ref if isinstance(requester, Party) else requester
+        if ref is not None:
+            cls: type[Any] = Citizen if ref.type is PartyType.CITIZEN else Organization
+            if crm.storage.get(KINDS[cls].name, str(ref.id)) is None:
+                problems.append(ValidationError.at("requester", f"no {ref.type.value} {ref.id}"))
+        if problems:
+            raise ValidationError([p for e in problems for p in e.problems], record_type="Case")
+        now = crm._now()
+        case = Case(
+            id=crm._new_id(now),
+            case_type=ctype.code,
+            reference=reference,
+            title=title or ctype.name,
+            description=description,
+            priority=priority or ctype.default_priority,
+            channel=channel,
+            requester=ref,
+            location=location,
+            queue=queue or ctype.queue,
+            tags=tuple(tags),
+            attributes=values,
+            reported_at=reported_at or now,
+            opened_at=now,
+            updated_at=now,
+            external_ids=dict(external_ids or {}),
+        )
+        with crm.transaction():
+            case = crm._write(case)
+            crm._event(case, EventKind.OPENED, to_status=CaseStatus.NEW)
+        crm._after_commit(lambda: crm.plugins.hook.civiccrm_case_opened(crm=crm, case=case))
+        return case
+
+    def _change(
+        self,
+        case: Case | uuid.UUID | str,
+        change: Callable[[Case, datetime], tuple[Case, list[tuple[EventKind, dict[str, Any]]]]],
+    ) -> Case:
+        """Load (or take) a case, apply ``change``, store it and its events atomically."""
+        crm = self._crm
+        with crm.transaction():
+            current = case if isinstance(case, Case) else self.get(case)
+            now = crm._now()
+            updated, events = change(current, now)
+            updated = crm._write(attrs.evolve(updated, updated_at=now))
+            stored = [crm._event(updated, kind, **fields) for kind, fields in events]
+        for event in stored:
+            crm._after_commit(
+                functools.partial(
+                    crm.plugins.hook.civiccrm_case_changed, crm=crm, case=updated, event=event
+                )
+            )
+        return updated
+
+    def transition(
+        self,
+        case: Case | uuid.UUID | str,
+        to_status: CaseStatus,
+        *,
+        note: str | None = None,
+        resolution_code: str | None = None,
+    ) -> Case:
+        """
+        Move a case to ``to_status``. Pass the Case you loaded to have the move refused
+        (ConflictError) if someone changed it since; pass an id to use the latest.
+
+        Raises:
+            TransitionError: the lifecycle does not allow the move.
+            ConflictError: the case changed since it was loaded.
+        """
+
+        def change(c: Case, now: datetime) -> tuple[Case, list[tuple[EventKind, dict[str, Any]]]]:
+            moved = c.transition(to_status, at=now)
+            if resolution_code is not None:
+                moved = attrs.evolve(moved, resolution_code=resolution_code)
+            if moved.first_response_at is None and to_status in (
+                CaseStatus.IN_PROGRESS,
+                CaseStatus.RESOLVED,
+            ):
+                moved = attrs.evolve(moved, first_response_at=now)
+            reopen = c.status is CaseStatus.RESOLVED and to_status is CaseStatus.IN_PROGRESS
+            kind = EventKind.REOPENED if reopen else EventKind.STATUS_CHANGED
+            return moved, [(kind, {"from_status": c.status, "to_status": to_status, "note": note})]
+
+        return self._change(case, change)
+
+    def reopen(self, case: Case | uuid.UUID | str, *, note: str | None = None) -> Case:
+        """Reopen a resolved case (back to in_progress)."""
+        return self.transition(case, CaseStatus.IN_PROGRESS, note=note)
+
+    def assign(self, case: Case | uuid.UUID | str, agent: Agent | uuid.UUID | None) -> Case:
+        """
+        Give a case to an agent (a new case becomes assigned), or take it back with
+        None (an assigned case returns to new).
+
+        Raises:
+            ValidationError: the agent does not exist or is not active.
+        """
+        crm = self._crm
+        agent_id = agent.id if isinstance(agent, Agent) else agent
+        if agent_id is not None:
+            try:
+                found = crm._load(Agent, agent_id)
+            except NotFoundError:
+                raise ValidationError.at("assignee", f"no agent {agent_id}") from None
+            if not found.active:
+                raise ValidationError.at("assignee", f"agent {found.username!r} is not active")
+
+        def change(c: Case, now: datetime) -> tuple[Case, list[tuple[EventKind, dict[str, Any]]]]:
+            moved = c
+            if agent_id is not None and c.status is CaseStatus.NEW:
+                moved = c.transition(CaseStatus.ASSIGNED, at=now)
+            elif agent_id is None and c.status is CaseStatus.ASSIGNED:
+                moved = c.transition(CaseStatus.NEW, at=now)
+            moved = attrs.evolve(moved, assignee=agent_id)
+            kind = EventKind.ASSIGNED if agent_id else EventKind.UNASSIGNED
+            data: dict[str, EventValue] = {"assignee": str(agent_id) if agent_id else None}
+            if c.assignee is not None:
+                data["previous_assignee"] = str(c.assignee)
+            return moved, [
+                (kind, {"from_status": c.status, "to_status": moved.status, "data": data})
+            ]
+
+        return self._change(case, change)
+
+    def note(self, case: Case | uuid.UUID | str, text: str) -> Case:
+        """Add a note to a case's history."""
+        if not text.strip():
+            raise ValidationError.at("note", "must not be empty")
+        return self._change(case, lambda c, now: (c, [(EventKind.NOTE_ADDED, {"note": text})]))
+
+    def link(
+        self,
+        case: Case | uuid.UUID | str,
+        *,
+        parent: Case | uuid.UUID | None = None,
+        duplicate_of: Case | uuid.UUID | None = None,
+    ) -> Case:
+        """
+        Link a case to its parent, or mark it a duplicate of another (the same pothole
+        reported twice). The other case must exist.
+        """
+        crm = self._crm
+        targets = {"parent_id": parent, "duplicate_of": duplicate_of}
+        ids = {k: (v.id if isinstance(v, Case) else v) for k, v in targets.items() if v is not None}
+        if not ids:
+            raise ValidationError.at("parent", "give a parent or a case it duplicates")
+        for field, target in ids.items():
+            if crm.storage.get("case", str(target)) is None:
+                raise ValidationError.at(field, f"no case {target}")
+
+        def change(c: Case, now: datetime) -> tuple[Case, list[tuple[EventKind, dict[str, Any]]]]:
+            data: dict[str, EventValue] = {k: str(v) for k, v in ids.items()}
+            linked = attrs.evolve(
+                c,
+                parent_id=ids.get("parent_id", c.parent_id),
+                duplicate_of=ids.get("duplicate_of", c.duplicate_of),
+            )
+            return linked, [(EventKind.LINKED, {"data": data})]
+
+        return self._change(case, change)
+
+    _EDITABLE = frozenset(
+        {
+            "title",
+            "description",
+            "priority",
+            "location",
+            "queue",
+            "tags",
+            "attributes",
+            "response_due_at",
+            "due_at",
+            "satisfaction",
+            "resolution_code",
+            "reopen_count",
+            "reference",
+            "channel",
+            "external_ids",
+        }
+    )
+
+    def update(self, case: Case) -> Case:
+        """
+        Store changes to a case's fields (title, description, priority, location,
+        queue, tags, attributes, due times ...), with an ``updated`` event naming the
+        fields. ``case.version`` must be the stored version; otherwise ConflictError.
+        Status, assignee and links change through transition, assign and link.
+        """
+        crm = self._crm
+
+        def change(
+            stored: Case, now: datetime
+        ) -> tuple[Case, list[tuple[EventKind, dict[str, Any]]]]:
+            changed = [
+                f.name
+                for f in attrs.fields(Case)
+                if getattr(stored, f.name) != getattr(case, f.name)
+                and f.name not in ("updated_at", "version")
+            ]
+            refused = [f for f in changed if f not in self._EDITABLE]
+            if refused:
+                raise ValidationError(
+                    [
+                        ValidationError.at(f, "cannot be changed by update").problems[0]
+                        for f in refused
+                    ],
+                    record_type="Case",
+                )
+            updated = case
+            if "attributes" in changed:
+                values = crm.profile.case_type(case.case_type).validate_attributes(case.attributes)
+                updated = attrs.evolve(case, attributes=values)
+            if "queue" in changed and case.queue is not None and case.queue not in crm.queues:
+                raise ValidationError.at("queue", f"no queue {case.queue!r} in the profile")
+            events: list[tuple[EventKind, dict[str, Any]]] = []
+            if "priority" in changed:
+                events.append(
+                    (
+                        EventKind.PRIORITY_CHANGED,
+                        {"data": {"from": stored.priority.value, "to": case.priority.value}},
+                    )
+                )
+            others = [f for f in changed if f != "priority"]
+            if others:
+                events.append((EventKind.UPDATED, {"data": {"fields": ",".join(others)}}))
+            return updated, events
+
+        if case.version < 1:
+            raise ValidationError.at("version", "update a case that was loaded or opened first")
+        # The stored version must match: load it and compare, inside the transaction.
+        with crm.transaction():
+            stored = self.get(case.id)
+            if stored.version != case.version:
+                raise ConflictError(
+                    "case", case.id, expected_version=case.version, actual_version=stored.version
+                )
+            return self._change(stored, change)
+
+    def bulk_import(self, cases: Iterable[Case], *, batch_size: int = 1000) -> UpsertResult:
+        """
+        Insert or update cases by their first external id, in atomic batches,
+        idempotently: ids are derived from the external id, so importing the same
+        cases again changes nothing, and an import stopped half-way can simply be run
+        again. Each new case gets an ``opened`` event. Observers are not told (a
+        migration is not a flood of new requests).
+        """
+        crm = self._crm
+        kind = KINDS[Case]
+        event_kind = KINDS[CaseEvent]
+        totals = [0, 0, 0]
+        batch: list[Case] = []
+
+        def flush() -> None:
+            with crm.transaction():
+                result = crm.storage.bulk_upsert(
+                    kind.name, [kind.to_record(c, crm.converter) for c in batch]
+                )
+                events = [event_kind.to_record(self._import_event(c), crm.converter) for c in batch]
+                crm.storage.bulk_upsert(event_kind.name, events)
+            totals[0] += result.inserted
+            totals[1] += result.updated
+            totals[2] += result.unchanged
+
+        for case in cases:
+            batch.append(self._keyed(case))
+            if len(batch) >= batch_size:
+                flush()
+                batch = []
+        if batch:
+            flush()
+        return UpsertResult(*totals)
+
+    def _keyed(self, case: Case) -> Case:
+        if not case.external_ids:
+            raise ValidationError.at("external_ids", "a bulk import needs an external id per case")
+        key = ":".join(next(iter(case.external_ids.items())))
+        opened = case.opened_at or self._crm._now()
+        return attrs.evolve(
+            case, id=_import_id(key, opened), opened_at=opened, updated_at=case.updated_at or opened
+        )
+
+    def _import_event(self, case: Case) -> CaseEvent:
+        key = ":".join(next(iter(case.external_ids.items())))
+        assert case.opened_at is not None
+        return CaseEvent(
+            id=_import_id("opened:" + key, case.opened_at),
+            case_id=case.id,
+            kind=EventKind.OPENED,
+            at=case.opened_at,
+            to_status=CaseStatus.NEW,
+            data={"import_key": "opened:" + key},
+        )
+
+
+class InteractionService:
+    """Interactions: ``crm.interactions``."""
+
+    def __init__(self, crm: CRM) -> None:
+        self._crm = crm
+
+    def log(self, interaction: Interaction) -> Interaction:
+        """
+        Store an interaction. One on a case adds an ``interaction_logged`` event, and
+        an outbound one is the case's first response if it had none.
+        """
+        crm = self._crm
+        with crm.transaction():
+            stored = crm._write(attrs.evolve(interaction, version=0))
+            if interaction.case_id is not None:
+                case = crm.cases.get(interaction.case_id)
+                if case.first_response_at is None and interaction.direction is Direction.OUTBOUND:
+                    case = crm._write(attrs.evolve(case, first_response_at=interaction.occurred_at))
+                crm._event(
+                    case,
+                    EventKind.INTERACTION_LOGGED,
+                    data={
+                        "interaction_id": str(stored.id),
+                        "channel": interaction.channel.value,
+                        "direction": interaction.direction.value,
+                    },
+                )
+        crm._after_commit(
+            lambda: crm.plugins.hook.civiccrm_interaction_logged(crm=crm, interaction=stored)
+        )
+        return stored
+
+    def get(self, interaction_id: uuid.UUID | str) -> Interaction:
+        """The interaction. Raises NotFoundError."""
+        return self._crm._load(Interaction, interaction_id)
+
+    def for_case(self, case: Case | uuid.UUID) -> list[Interaction]:
+        """A case's interactions, oldest first."""
+        cid = str(case.id if isinstance(case, Case) else case)
+        query = Query("interaction", (Filter("case_id", "eq", cid),), Order("occurred_at"))
+        return list(self._crm._stream(Interaction, query))
+
+    def for_party(self, party: Party | PartyRef | uuid.UUID) -> list[Interaction]:
+        """A party's interactions, oldest first."""
+        pid = str(party.id if isinstance(party, Party | PartyRef) else party)
+        query = Query("interaction", (Filter("party_id", "eq", pid),), Order("occurred_at"))
+        return list(self._crm._stream(Interaction, query))
+
+
+class AgentService:
+    """Staff: ``crm.agents``."""
+
+    def __init__(self, crm: CRM) -> None:
+        self._crm = crm
+
+    def create(self, agent: Agent) -> Agent:
+        """
+        Store a new agent. Queues must exist in the profile; usernames are unique.
+        """
+        crm = self._crm
+        unknown = [q for q in agent.queues if q not in crm.queues]
+        if unknown:
+            raise ValidationError.at("queues", f"no queue {unknown[0]!r} in the profile")
+        if crm.storage.get_by_key("agent", agent.username) is not None:
+            raise ValidationError.at("username", f"{agent.username!r} is taken")
+        with crm.transaction():
+            return crm._write(
+                attrs.evolve(agent, created_at=agent.created_at or crm._now(), version=0)
+            )
+
+    def get(self, agent_id: uuid.UUID | str) -> Agent:
+        """The agent. Raises NotFoundError."""
+        return self._crm._load(Agent, agent_id)
+
+    def find_by_username(self, username: str) -> Agent | None:
+        """The agent with this username, or None."""
+        record = self._crm.storage.get_by_key("agent", username)
+        return None if record is None else KINDS[Agent].from_record(record, self._crm.converter)
+
+    def update(self, agent: Agent) -> Agent:
+        """Store a changed agent; ``agent.version`` must be the stored version."""
+        return self._crm._write(agent)
+
+    def list(self, *, limit: int = 100, after: Cursor | None = None) -> ResultPage[Agent]:
+        """A page of agents in creation order."""
+        return self._crm._page(Agent, Query("agent", limit=limit, after=after))
+
+
+class QueueDirectory:
+    """
+    Queues: ``crm.queues``. Queues are declared in the agency profile, so this is
+    read-only; change the profile to add one.
+    """
+
+    def __init__(self, profile: Profile) -> None:
+        self._profile = profile
+
+    def __contains__(self, code: object) -> bool:
+        return any(q.code == code for q in self._profile.queues)
+
+    def get(self, code: str) -> Queue:
+        """The queue. Raises NotFoundError."""
+        return self._profile.queue(code)
+
+    def list(self) -> list[Queue]:
+        """Every queue in the profile."""
+        return list(self._profile.queues)

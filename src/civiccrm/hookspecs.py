@@ -1,0 +1,129 @@
+"""
+The plugin contract: every hook a civiccrm plugin may implement.
+
+Plugins are found through the entry-point group ``civiccrm`` and implement hooks with
+:data:`civiccrm.hookimpl`, never with pluggy's markers directly::
+
+    # my_backend/plugin.py
+    from civiccrm import hookimpl
+
+    @hookimpl
+    def civiccrm_storage_backend(url):
+        if url.startswith("mydb://"):
+            return MyStorage(url)
+        return None
+
+    # pyproject.toml
+    [project.entry-points.civiccrm]
+    my_backend = "my_backend.plugin"
+
+Two kinds of hook: *providers* answer a request (which backend opens this URL), and
+*observers* are told what happened, after the transaction that did it has committed.
+civiccrm's own backends are registered through the same hooks.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from civiccrm.adapters._base import Storage
+    from civiccrm.crm import CRM
+    from civiccrm.models import Case, CaseEvent, Interaction
+
+__all__ = ["hookimpl", "hookspec"]
+
+#: Marks a function in this module as a hook specification.
+hookspec = pluggy.HookspecMarker("civiccrm")
+#: Marks a plugin's function as a hook implementation: ``@civiccrm.hookimpl``.
+hookimpl = pluggy.HookimplMarker("civiccrm")
+
+
+# --------------------------------------------------------------------------------------
+# Provider hooks: storage
+
+
+@hookspec(firstresult=True)
+def civiccrm_storage_backend(url: str) -> Storage | None:
+    """
+    Open a storage backend for ``url``, if this plugin handles its scheme.
+
+    Return None for a URL this plugin does not handle, so that the next plugin is
+    asked. Stops at the first non-None result. Raise
+    :class:`~civiccrm.errors.StorageError` for a URL of your scheme that cannot be
+    opened (a missing file, a refused connection), with a message naming the URL.
+
+    :param url: the database URL, such as ``sqlite:///civiccrm.db`` or
+        ``mydb://host/name``. It may carry credentials: never log it whole.
+
+    .. versionadded:: 0.1.0
+
+    Who implements this: storage plugins (civiccrm's own memory and SQLite backends
+    do, through the same hook).
+    """
+
+
+@hookspec
+def civiccrm_storage_schemes() -> list[str]:  # type: ignore[empty-body]
+    """
+    The URL schemes this plugin's storage backends handle, such as ``["mydb"]``.
+
+    Used only to tell a user which schemes exist when none handles their URL.
+
+    .. versionadded:: 0.1.0
+
+    Who implements this: storage plugins.
+    """
+
+
+# --------------------------------------------------------------------------------------
+# Observer hooks: fired after the transaction that made the change has committed. An
+# exception raised by an observer is not caught: the change is already committed, so
+# the caller sees the error but nothing is rolled back. Keep observers quick; hand slow
+# work to a queue.
+
+
+@hookspec
+def civiccrm_case_opened(crm: CRM, case: Case) -> None:
+    """
+    A case was opened (through the facade or a bulk import).
+
+    :param crm: the CRM session that opened it.
+    :param case: the case as stored.
+
+    .. versionadded:: 0.1.0
+
+    Who implements this: automations (acknowledge on intake), integrations, metrics.
+    """
+
+
+@hookspec
+def civiccrm_case_changed(crm: CRM, case: Case, event: CaseEvent) -> None:
+    """
+    A case changed: its status, assignee, priority, links, fields, or a note was added.
+    Called once per event recorded, in order.
+
+    :param crm: the CRM session that changed it.
+    :param case: the case as stored after the change.
+    :param event: what happened.
+
+    .. versionadded:: 0.1.0
+
+    Who implements this: automations, notifications, integrations.
+    """
+
+
+@hookspec
+def civiccrm_interaction_logged(crm: CRM, interaction: Interaction) -> None:
+    """
+    An interaction (a call, an email, a visit, an internal note) was logged.
+
+    :param crm: the CRM session that logged it.
+    :param interaction: the interaction as stored.
+
+    .. versionadded:: 0.1.0
+
+    Who implements this: integrations, reporting.
+    """
