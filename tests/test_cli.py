@@ -89,9 +89,11 @@ def run_json(*argv: str) -> tuple[int, dict[str, Any]]:
 
 
 @pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("CIVICCRM_PROFILE", raising=False)
     monkeypatch.delenv("CIVICCRM_DB", raising=False)
+    # The demo writes ./civiccrm-demo.db: keep it out of the source tree.
+    monkeypatch.chdir(tmp_path)
 
 
 @pytest.fixture
@@ -158,69 +160,88 @@ def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) ->
 # demo
 
 
-def test_demo_text_summary(capsys: pytest.CaptureFixture[str]) -> None:
+def test_demo_text_summary(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     status, text = run("demo", "--cases", "200", "--seed", "7")
     assert status == 0
     lines = text.splitlines()
     assert lines[0].startswith("City of Springfield: 36 case types in 6 departments")
-    assert "generated 50 citizens and 200 cases" in text
-    assert "0 rejected" in text
-    assert "cases by department:" in text
-    assert "public-works" in text
-    assert "attributes.colour: not an attribute of case type '001'" in text
-    # The progress summary goes to stderr, never into the output.
-    assert "citizens" in capsys.readouterr().err
+    assert lines[1].startswith("built sqlite:///civiccrm-demo.db")
+    assert "records: 50 citizens, 200 cases" in text
+    assert "cases by status:" in text
+    assert "open cases by queue:" in text
+    assert "export CIVICCRM_DB=sqlite:///civiccrm-demo.db" in text
+    # It built the database in the working folder, and the progress went to stderr.
+    assert (tmp_path / "civiccrm-demo.db").exists()
+    assert "cases" in capsys.readouterr().err
 
 
 def test_demo_json_numbers_add_up() -> None:
     status, data = run_json("demo", "--cases", "200", "--json")
     assert status == 0
-    assert data["cases"] == 200
-    assert data["citizens"] == 50
-    assert data["rejected"] == 0
+    assert data["created"] is True
+    assert data["records"]["case"] == 200
+    assert data["records"]["citizen"] == 50
+    assert data["records"]["agent"] > 0
+    # Every case has its opened event, and worked cases more.
+    assert data["records"]["case_event"] > 200
     assert data["agency"] == "City of Springfield"
     assert Path(data["profile"]) == SPRINGFIELD
-    for key in ("by_department", "by_channel", "by_priority"):
-        assert sum(data[key].values()) == 200, key
-        assert all(n > 0 for n in data[key].values())
-    departments = {d.code for d in load_profile(SPRINGFIELD).departments}
-    assert set(data["by_department"]) <= departments
-    assert set(data["by_priority"]) <= {"low", "normal", "high", "urgent"}
-    assert 0 <= data["anonymous_cases"] <= 200
-    assert 0 <= data["cases_with_attributes"] <= 200
-    assert 0 <= data["repeat_requesters"] <= data["citizens"]
-    # Counts are sorted from most to least common.
-    counts = list(data["by_department"].values())
-    assert counts == sorted(counts, reverse=True)
-    assert data["example_rejection"]
-    assert all(line.startswith("attributes.") for line in data["example_rejection"])
+    assert sum(data["cases_by_status"].values()) == 200
+    open_statuses = {"new", "assigned", "in_progress", "pending"}
+    open_total = sum(v for k, v in data["cases_by_status"].items() if k in open_statuses)
+    assert sum(data["open_cases_by_queue"].values()) == open_total
+    queues = {q.code for q in load_profile(SPRINGFIELD).queues}
+    assert set(data["open_cases_by_queue"]) <= queues
+    # Some cases were worked to the end.
+    assert data["cases_by_status"].get("closed", 0) > 0
 
 
-def test_demo_same_seed_same_counts() -> None:
-    def counts(seed: str) -> dict[str, Any]:
-        status, data = run_json("demo", "--cases", "150", "--seed", seed, "--json")
+def test_demo_twice_is_safe() -> None:
+    status, first = run_json("demo", "--cases", "120", "--json")
+    assert status == 0
+    status, second = run_json("demo", "--cases", "120", "--json")
+    assert status == 0
+    assert second["created"] is False
+    assert second["records"] == first["records"]
+    assert second["cases_by_status"] == first["cases_by_status"]
+
+
+def test_demo_same_seed_same_counts(tmp_path: Path) -> None:
+    def counts(name: str) -> dict[str, Any]:
+        db = f"sqlite:///{tmp_path / name}"
+        status, data = run_json("demo", "--cases", "150", "--seed", "11", "--db", db, "--json")
         assert status == 0
-        data.pop("seconds")
-        return data
+        return {k: data[k] for k in ("records", "cases_by_status", "open_cases_by_queue")}
 
-    first = counts("11")
-    assert counts("11") == first
-    for key in ("by_department", "by_channel", "by_priority"):
-        assert sum(first[key].values()) == 150
+    assert counts("a.db") == counts("b.db")
+
+
+def test_demo_uses_db_option_but_never_civiccrm_db(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = tmp_path / "real.db"
+    monkeypatch.setenv("CIVICCRM_DB", f"sqlite:///{real}")
+    status, data = run_json("demo", "--cases", "30", "--json")
+    assert status == 0
+    assert not real.exists()
+    assert data["db"] == "sqlite:///civiccrm-demo.db"
+    chosen = tmp_path / "chosen.db"
+    status, data = run_json("demo", "--cases", "30", "--json", "--db", f"sqlite:///{chosen}")
+    assert status == 0
+    assert chosen.exists()
 
 
 def test_demo_options_after_the_subcommand() -> None:
     status, data = run_json("demo", "--json", "--cases", "50")
     assert status == 0
-    assert data["cases"] == 50
-    assert sum(data["by_department"].values()) == 50
+    assert data["records"]["case"] == 50
 
 
 def test_demo_options_before_the_subcommand(mini_profile: Path) -> None:
     status, data = run_json("--json", "--profile", str(mini_profile), "demo", "--cases", "40")
     assert status == 0
     assert data["agency"] == "Testville"
-    assert data["by_department"] == {"roads": 40}
+    assert data["records"]["case"] == 40
 
 
 def test_demo_with_profile_option(mini_profile: Path) -> None:
@@ -228,8 +249,7 @@ def test_demo_with_profile_option(mini_profile: Path) -> None:
     assert status == 0
     assert data["profile"] == str(mini_profile)
     assert data["agency"] == "Testville"
-    assert data["by_department"] == {"roads": 30}
-    assert data["rejected"] == 0
+    assert set(data["open_cases_by_queue"]) <= {"roads-crew"}
 
 
 def test_demo_honours_civiccrm_profile(mini_profile: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -383,8 +403,8 @@ def test_module_entry_point(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert data["cases"] == 20
-    assert data["rejected"] == 0
+    assert data["records"]["case"] == 20
+    assert (tmp_path / "civiccrm-demo.db").exists()
     assert "Traceback" not in result.stderr
 
 
