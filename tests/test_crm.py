@@ -337,3 +337,12 @@ def test_without_retry_the_loser_gets_conflict(url: str) -> None:
             crm.cases.update(attrs.evolve(b, reopen_count=1))
         assert info.value.expected_version == 1
         assert info.value.actual_version == 2
+
+
+def test_bulk_import_needs_external_ids_and_stores_nothing_of_a_bad_batch(crm: CRM) -> None:
+    good = Case(case_type="001", attributes={"size": "small"}, external_ids={"legacy": "A"})
+    bad = Case(case_type="001", attributes={"size": "small"})
+    with pytest.raises(ValidationError) as info:
+        crm.cases.bulk_import([good, bad])
+    assert info.value.problems[0].path == "[1].external_ids"
+    assert crm.storage.count("case") == {None: 0}

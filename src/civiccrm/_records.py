@@ -32,6 +32,7 @@ from civiccrm.models import (
     Citizen,
     Interaction,
     Organization,
+    format_utc,
 )
 
 __all__ = ["KINDS", "OPEN_STATUSES", "SCHEMA", "Kind", "from_micros", "micros"]
@@ -223,12 +224,33 @@ class Kind(Generic[M]):
         self.columns = columns
         self.spec = SCHEMA.kind(name)
 
-    def to_record(self, obj: M, converter: cattrs.Converter) -> Record:
-        """The record for ``obj`` (its version as it is now)."""
-        doc = json.dumps(
-            converter.unstructure(obj, self.cls), ensure_ascii=False, separators=(",", ":")
-        )
-        return Record(self.name, str(obj.id), obj.version, doc, self.columns(obj))
+    def to_record(
+        self,
+        obj: M,
+        converter: cattrs.Converter,
+        *,
+        record_id: uuid.UUID | None = None,
+        times: Mapping[str, datetime] | None = None,
+    ) -> Record:
+        """
+        The record for ``obj`` (its version as it is now).
+
+        ``record_id`` and ``times`` (datetime fields by name) replace the object's own
+        values in the record, for bulk imports: the same as storing an evolved copy,
+        without building and validating that copy.
+        """
+        raw = converter.unstructure(obj, self.cls)
+        columns = self.columns(obj)
+        rid = str(obj.id)
+        if record_id is not None:
+            rid = raw["id"] = str(record_id)
+        if times:
+            for name, value in times.items():
+                raw[name] = format_utc(value)
+                if name in columns:
+                    columns[name] = micros(value)
+        doc = json.dumps(raw, ensure_ascii=False, separators=(",", ":"))
+        return Record(self.name, rid, obj.version, doc, columns)
 
     def from_record(self, record: Record, converter: cattrs.Converter) -> M:
         """The model stored in ``record``, with the record's version."""

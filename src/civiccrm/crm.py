@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import random
 import threading
 import uuid
@@ -44,6 +45,7 @@ from civiccrm.models import (
     PartyType,
     Priority,
     Queue,
+    format_utc,
     make_converter,
     new_id,
 )
@@ -777,53 +779,70 @@ class CaseService:
         cases again changes nothing, and an import stopped half-way can simply be run
         again. Each new case gets an ``opened`` event. Observers are not told (a
         migration is not a flood of new requests).
+
+        Raises:
+            ValidationError: a case has no external id (nothing of its batch is stored).
         """
         crm = self._crm
         kind = KINDS[Case]
-        event_kind = KINDS[CaseEvent]
         totals = [0, 0, 0]
-        batch: list[Case] = []
+        cases_batch: list[Record] = []
+        events_batch: list[Record] = []
 
         def flush() -> None:
             with crm.transaction():
-                result = crm.storage.bulk_upsert(
-                    kind.name, [kind.to_record(c, crm.converter) for c in batch]
-                )
-                events = [event_kind.to_record(self._import_event(c), crm.converter) for c in batch]
-                crm.storage.bulk_upsert(event_kind.name, events)
+                result = crm.storage.bulk_upsert(kind.name, cases_batch)
+                crm.storage.bulk_upsert("case_event", events_batch)
             totals[0] += result.inserted
             totals[1] += result.updated
             totals[2] += result.unchanged
+            cases_batch.clear()
+            events_batch.clear()
 
-        for case in cases:
-            batch.append(self._keyed(case))
-            if len(batch) >= batch_size:
+        for n, case in enumerate(cases):
+            if not case.external_ids:
+                raise ValidationError.at(
+                    f"[{n}].external_ids", "a bulk import needs an external id per case"
+                )
+            key = ":".join(next(iter(case.external_ids.items())))
+            opened = case.opened_at or crm._now()
+            case_id = _import_id(key, opened)
+            times = {"opened_at": opened} if case.opened_at is None else {}
+            if case.updated_at is None:
+                times["updated_at"] = opened
+            cases_batch.append(kind.to_record(case, crm.converter, record_id=case_id, times=times))
+            events_batch.append(_import_event_record(case_id, key, opened))
+            if len(cases_batch) >= batch_size:
                 flush()
-                batch = []
-        if batch:
+        if cases_batch:
             flush()
         return UpsertResult(*totals)
 
-    def _keyed(self, case: Case) -> Case:
-        if not case.external_ids:
-            raise ValidationError.at("external_ids", "a bulk import needs an external id per case")
-        key = ":".join(next(iter(case.external_ids.items())))
-        opened = case.opened_at or self._crm._now()
-        return attrs.evolve(
-            case, id=_import_id(key, opened), opened_at=opened, updated_at=case.updated_at or opened
-        )
 
-    def _import_event(self, case: Case) -> CaseEvent:
-        key = ":".join(next(iter(case.external_ids.items())))
-        assert case.opened_at is not None
-        return CaseEvent(
-            id=_import_id("opened:" + key, case.opened_at),
-            case_id=case.id,
-            kind=EventKind.OPENED,
-            at=case.opened_at,
-            to_status=CaseStatus.NEW,
-            data={"import_key": "opened:" + key},
-        )
+def _import_event_record(case_id: uuid.UUID, key: str, opened: datetime) -> Record:
+    """The ``opened`` event of an imported case, keyed so that importing again adds none."""
+    import_key = "opened:" + key
+    event_id = str(_import_id(import_key, opened))
+    at = format_utc(opened)
+    doc = json.dumps(
+        {
+            "id": event_id,
+            "case_id": str(case_id),
+            "kind": EventKind.OPENED.value,
+            "at": at,
+            "to_status": CaseStatus.NEW.value,
+            "data": {"import_key": import_key},
+        },
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    columns = {
+        "case_id": str(case_id),
+        "at": micros(opened),
+        "kind": EventKind.OPENED.value,
+        "import_key": import_key,
+    }
+    return Record("case_event", event_id, 0, doc, columns)
 
 
 class InteractionService:

@@ -234,6 +234,8 @@ def format_utc(value: datetime) -> str:
 
     .. versionadded:: 0.1.0
     """
+    if value.tzinfo is UTC:  # the common case: models keep datetimes in UTC
+        return value.replace(tzinfo=None).isoformat() + "Z"
     return value.astimezone(UTC).replace(tzinfo=None).isoformat() + "Z"
 
 

@@ -17,11 +17,12 @@ import enum
 import functools
 import json
 import math
+import types
 import typing
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import attrs
 import cattrs
@@ -87,6 +88,15 @@ def configure_converter(conv: cattrs.Converter, *, default_region: str | None = 
     conv.register_unstructure_hook(uuid.UUID, str)
     conv.register_structure_hook(AttributeValue, _attribute_value)
     conv.register_unstructure_hook(AttributeValue, _unstructure_attribute_value)
+    # Flat walks for hot paths (storage serializes every record through these):
+    # attribute values are JSON-ready but for tuples, and Optional[X] gets its inner hook
+    # bound once instead of dispatching on every value.
+    conv.register_unstructure_hook_func(
+        lambda t: t == dict[str, AttributeValue], _unstructure_attribute_dict
+    )
+    conv.register_unstructure_hook_factory(
+        _is_optional, functools.partial(_optional_unstructure_factory, conv=conv)
+    )
     conv.register_structure_hook(EventValue, _event_value)
     conv.register_structure_hook_factory(
         _is_homogeneous_tuple, functools.partial(_tuple_factory, conv=conv)
@@ -172,6 +182,38 @@ def _attribute_value(value: object, _: Any) -> AttributeValue:
 
 def _unstructure_attribute_value(value: AttributeValue) -> Any:
     return list(value) if isinstance(value, tuple) else value
+
+
+def _unstructure_attribute_dict(values: Mapping[str, AttributeValue]) -> dict[str, Any]:
+    return {k: list(v) if type(v) is tuple else v for k, v in values.items()}
+
+
+def _is_optional(tp: Any) -> bool:
+    args = typing.get_args(tp)
+    return (
+        typing.get_origin(tp) in (typing.Union, types.UnionType)
+        and len(args) == 2
+        and type(None) in args
+    )
+
+
+_PASSTHROUGH: Final = (str, int, float, bool)
+
+
+def _optional_unstructure_factory(tp: Any, conv: cattrs.Converter) -> Callable[[Any], Any]:
+    inner = next(a for a in typing.get_args(tp) if a is not type(None))
+    if inner in _PASSTHROUGH:
+        return _identity
+    hook = conv.get_unstructure_hook(inner)
+
+    def unstructure_optional(value: Any) -> Any:
+        return None if value is None else hook(value)
+
+    return unstructure_optional
+
+
+def _identity(value: Any) -> Any:
+    return value
 
 
 def _event_value(value: object, _: Any) -> EventValue:
