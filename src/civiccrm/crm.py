@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import random
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -383,9 +382,12 @@ class PartyService(Generic[P]):
 
 
 def _import_id(key: str, at: datetime) -> uuid.UUID:
-    """A time-ordered id derived from an import key: the same key gives the same id."""
-    seed = int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:16])
-    return new_id(at, rng=random.Random(seed))
+    """
+    A time-ordered id derived from an import key: the same key and time give the same
+    id. The random part of a version 7 id is taken from a hash of the key.
+    """
+    digest = hashlib.blake2b(key.encode("utf-8"), digest_size=10).digest()
+    return new_id(at, random_bits=int.from_bytes(digest) >> 6)
 
 
 def _bulk(crm: CRM, kind: Kind[Any], objects: Iterable[Any], batch_size: int) -> UpsertResult:

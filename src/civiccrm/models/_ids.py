@@ -16,7 +16,12 @@ _RAND_A_MASK: int = (1 << 12) - 1
 _RAND_B_MASK: int = (1 << 62) - 1
 
 
-def new_id(at: datetime | None = None, *, rng: random.Random | None = None) -> uuid.UUID:
+def new_id(
+    at: datetime | None = None,
+    *,
+    rng: random.Random | None = None,
+    random_bits: int | None = None,
+) -> uuid.UUID:
     """
     Make a new record id: a UUID version 7 whose first 48 bits are the Unix time in
     milliseconds, so ids made later sort later and database indexes stay local.
@@ -26,6 +31,7 @@ def new_id(at: datetime | None = None, *, rng: random.Random | None = None) -> u
             creation time so that migrated records keep their order.
         rng: a seeded random source, for reproducible ids in tests and demos; the
             operating system's secure random source if omitted.
+        random_bits: the 74 random bits themselves (ids derived from a key).
 
     .. versionadded:: 0.1.0
     """
@@ -36,7 +42,12 @@ def new_id(at: datetime | None = None, *, rng: random.Random | None = None) -> u
             raise ValueError("new_id needs an aware datetime")
         ms = int(at.timestamp() * 1000)
     ms &= (1 << 48) - 1
-    rand = rng.getrandbits(74) if rng is not None else int.from_bytes(os.urandom(10)) >> 6
+    if random_bits is not None:
+        rand = random_bits & ((1 << 74) - 1)
+    elif rng is not None:
+        rand = rng.getrandbits(74)
+    else:
+        rand = int.from_bytes(os.urandom(10)) >> 6
     rand_a = (rand >> 62) & _RAND_A_MASK
     rand_b = rand & _RAND_B_MASK
     return uuid.UUID(int=(ms << 80) | _VERSION_7 | (rand_a << 64) | _VARIANT_RFC | rand_b)
