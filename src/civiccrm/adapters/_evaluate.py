@@ -31,8 +31,10 @@ from __future__ import annotations
 import heapq
 import math
 import operator
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final, TypeAlias
+
+import attrs
 
 from civiccrm.adapters._base import (
     ColumnSpec,
@@ -56,6 +58,7 @@ __all__ = [
     "cursor_key",
     "cursor_of",
     "matches",
+    "pages",
     "select",
     "sort_key",
     "validate_columns",
@@ -358,3 +361,16 @@ def count(
             value = r.columns.get(group_by)
             counts[value] = counts.get(value, 0) + 1
     return counts
+
+
+def pages(run: Callable[[Query], Page], query: Query) -> Iterator[Record]:
+    """
+    Every record of ``query``, fetched page by page with ``run`` (a backend's
+    ``query``) and its keyset cursors: what ``Storage.stream`` does, in constant memory.
+    """
+    while True:
+        page = run(query)
+        yield from page.records
+        if page.next is None:
+            return
+        query = attrs.evolve(query, after=page.next)

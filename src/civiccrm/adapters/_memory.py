@@ -423,15 +423,7 @@ class MemoryStorage:
         with self._lock:
             self._check_open()
             _evaluate.validate_query(self._spec(query.kind), paged)
-        return self._stream(paged)
-
-    def _stream(self, query: Query) -> Iterator[Record]:
-        while True:
-            page = self.query(query)
-            yield from page.records
-            if page.next is None:
-                return
-            query = attrs.evolve(query, after=page.next)
+        return _evaluate.pages(self.query, paged)
 
     def count(
         self, kind: str, where: Sequence[Filter] = (), *, group_by: str | None = None

@@ -57,7 +57,7 @@ from civiccrm.adapters._base import (
     Task,
     UpsertResult,
 )
-from civiccrm.adapters._evaluate import validate_columns, validate_filters, validate_query
+from civiccrm.adapters._evaluate import pages, validate_columns, validate_filters, validate_query
 from civiccrm.errors import ConflictError, Problem, StorageError, ValidationError
 
 __all__ = ["LAYOUT_VERSION", "SQLiteStorage"]
@@ -1390,15 +1390,7 @@ class SQLiteStorage:
             raise ValidationError.at("batch_size", "must be an integer, 1 or more")
         paged = attrs.evolve(query, limit=batch_size)
         self._query_kind(paged)  # validate now, not at the first next()
-        return self._stream(paged)
-
-    def _stream(self, q: Query) -> Iterator[Record]:
-        while True:
-            page = self.query(q)
-            yield from page.records
-            if page.next is None:
-                return
-            q = attrs.evolve(q, after=page.next)
+        return pages(self.query, paged)
 
     def count(
         self, kind: str, where: Sequence[Filter] = (), *, group_by: str | None = None
