@@ -26,6 +26,7 @@ from civiccrm.models import (
     Agent,
     Case,
     CaseStatus,
+    CaseSummary,
     Channel,
     Citizen,
     ContactPoint,
@@ -37,6 +38,7 @@ from civiccrm.models import (
 from civiccrm.profile import load_profile, springfield_path
 
 T0 = datetime(2026, 3, 9, 15, 0, tzinfo=UTC)
+_SUMMARY_FIELDS = [f.name for f in attrs.fields(CaseSummary)]
 PROFILE = load_profile(springfield_path())
 
 
@@ -259,6 +261,13 @@ def test_queries(crm: CRM, clock: FixedClock) -> None:
     crm.cases.transition(cases[0], CaseStatus.CANCELLED)
     overdue = crm.cases.overdue(now=T0)
     assert [c.id for c in overdue] == [cases[1].id, cases[2].id]
+    for summary in overdue:
+        assert isinstance(summary, CaseSummary)
+        whole = crm.cases.get(summary.id)
+        assert {f: getattr(whole, f) for f in _SUMMARY_FIELDS} == attrs.asdict(
+            summary, recurse=False
+        )
+        assert summary.is_open
     assert crm.cases.count_open_by_queue() == {"pw-streets": 3, "pw-traffic": 2}
     page = crm.cases.find(open=True, order_by="due_at", limit=2)
     rest = crm.cases.find(open=True, order_by="due_at", limit=10, after=page.next)
@@ -346,3 +355,39 @@ def test_bulk_import_needs_external_ids_and_stores_nothing_of_a_bad_batch(crm: C
         crm.cases.bulk_import([good, bad])
     assert info.value.problems[0].path == "[1].external_ids"
     assert crm.storage.count("case") == {None: 0}
+
+
+def test_a_schema_1_file_gets_case_references_on_open(tmp_path: Path) -> None:
+    """Opening a file written before case.reference was a column fills it from the cases."""
+    from civiccrm._records import KINDS, SCHEMA
+    from civiccrm.adapters import SQLiteStorage
+    from civiccrm.adapters._base import Record
+    from civiccrm.models import make_converter
+
+    case_kind = SCHEMA.kind("case")
+    v1 = attrs.evolve(
+        SCHEMA,
+        version=1,
+        kinds=tuple(
+            attrs.evolve(k, columns=tuple(c for c in k.columns if c.name != "reference"))
+            if k is case_kind
+            else k
+            for k in SCHEMA.kinds
+        ),
+    )
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    conv = make_converter()
+    old = [
+        Case(case_type="001", reference=ref, due_at=T0 - timedelta(hours=i + 1), queue="q")
+        for i, ref in enumerate(["SR-1", None, "SR-3"])
+    ]
+    with SQLiteStorage(url) as storage:
+        storage.migrate(v1)
+        for c in old:
+            r = KINDS[Case].to_record(c, conv)
+            cols = {k: v for k, v in r.columns.items() if k != "reference"}
+            storage.put(Record(r.kind, r.id, r.version, r.doc, cols), expected_version=0)
+    with civiccrm.open(url, profile=load_profile(springfield_path())) as crm:
+        got = {s.id: s.reference for s in crm.cases.overdue(now=T0)}
+        assert got == {c.id: c.reference for c in old}
+        assert [crm.cases.get(c.id).reference for c in old] == ["SR-1", None, "SR-3"]

@@ -29,13 +29,25 @@ from civiccrm.models import (
     Case,
     CaseEvent,
     CaseStatus,
+    CaseSummary,
+    Channel,
     Citizen,
     Interaction,
     Organization,
+    Priority,
     format_utc,
 )
 
-__all__ = ["KINDS", "OPEN_STATUSES", "SCHEMA", "Kind", "from_micros", "micros"]
+__all__ = [
+    "KINDS",
+    "OPEN_STATUSES",
+    "SCHEMA",
+    "SUMMARY_COLUMNS",
+    "Kind",
+    "case_summary",
+    "from_micros",
+    "micros",
+]
 
 
 class Stored(Protocol):
@@ -81,6 +93,7 @@ def _external_key(external_ids: Mapping[str, str]) -> str | None:
 def _case_columns(c: Case) -> dict[str, Scalar]:
     return {
         "status": c.status.value,
+        "reference": c.reference,
         "case_type": c.case_type,
         "queue": c.queue,
         "assignee": _id(c.assignee),
@@ -135,7 +148,8 @@ def _agent_columns(a: Agent) -> dict[str, Scalar]:
 _OPEN = (Filter("status", "in", OPEN_STATUSES),)
 
 SCHEMA: Final = Schema(
-    version=1,
+    # 2: case.reference (filled in from the documents of an older file).
+    version=2,
     kinds=(
         KindSpec(
             "citizen",
@@ -161,6 +175,7 @@ SCHEMA: Final = Schema(
                 # Open-case queries use the partial indexes below; a count by status
                 # reads the whole table anyway.
                 ColumnSpec("status", T),
+                ColumnSpec("reference", T, source="reference"),
                 ColumnSpec("case_type", T, indexed=True),
                 ColumnSpec("queue", T),
                 ColumnSpec("assignee", T, indexed=True),
@@ -274,3 +289,55 @@ KINDS: Final[dict[type, Kind[Any]]] = {
     CaseEvent: Kind("case_event", CaseEvent, _event_columns),
     Agent: Kind("agent", Agent, _agent_columns),
 }
+
+
+#: The case columns a :class:`~civiccrm.models.CaseSummary` is read from.
+SUMMARY_COLUMNS: Final = (
+    "reference",
+    "case_type",
+    "status",
+    "priority",
+    "channel",
+    "queue",
+    "assignee",
+    "opened_at",
+    "updated_at",
+    "response_due_at",
+    "due_at",
+)
+_STATUS: Final = {s.value: s for s in CaseStatus}
+_CHANNEL: Final = {c.value: c for c in Channel}
+_PRIORITY: Final = {p.rank: p for p in Priority}
+
+
+def _time(value: Scalar) -> datetime | None:
+    return None if value is None else _EPOCH + int(value) * _MICRO
+
+
+def case_summary(record: Record) -> CaseSummary:
+    """
+    The :class:`~civiccrm.models.CaseSummary` of a case record, from its columns alone
+    (the document may be empty: ``Query(with_docs=False)``).
+    """
+    c = record.columns
+    try:
+        assignee = c["assignee"]
+        return CaseSummary(
+            id=uuid.UUID(record.id),
+            version=record.version,
+            reference=c["reference"],  # type: ignore[arg-type]
+            case_type=c["case_type"],  # type: ignore[arg-type]
+            status=_STATUS[c["status"]],  # type: ignore[index]
+            priority=_PRIORITY[c["priority"]],  # type: ignore[index]
+            channel=_CHANNEL[c["channel"]],  # type: ignore[index]
+            queue=c["queue"],  # type: ignore[arg-type]
+            assignee=None if assignee is None else uuid.UUID(str(assignee)),
+            opened_at=_time(c["opened_at"]),
+            updated_at=_time(c["updated_at"]),
+            response_due_at=_time(c["response_due_at"]),
+            due_at=_time(c["due_at"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise StorageError(
+            f"stored case {record.id} has bad summary columns: {exc!r}", backend=None
+        ) from exc

@@ -22,7 +22,7 @@ import attrs
 import pluggy
 
 from civiccrm._clock import Clock, SystemClock
-from civiccrm._records import KINDS, OPEN_STATUSES, Kind, Stored, micros
+from civiccrm._records import KINDS, OPEN_STATUSES, Kind, Stored, case_summary, micros
 from civiccrm.adapters._base import Cursor, Filter, Order, Query, Record, Storage, UpsertResult
 from civiccrm.errors import ConflictError, NotFoundError, ValidationError
 from civiccrm.models import (
@@ -31,6 +31,7 @@ from civiccrm.models import (
     Case,
     CaseEvent,
     CaseStatus,
+    CaseSummary,
     Channel,
     Citizen,
     Direction,
@@ -460,16 +461,21 @@ class CaseService:
         order = Order(order_by, descending) if order_by else None
         return self._crm._page(Case, Query("case", tuple(where), order, limit, after))
 
-    def overdue(self, *, now: datetime | None = None, limit: int = 50) -> list[Case]:
-        """The ``limit`` most overdue open cases: due before ``now``, most overdue first."""
+    def overdue(self, *, now: datetime | None = None, limit: int = 50) -> list[CaseSummary]:
+        """
+        The ``limit`` most overdue open cases: due before ``now``, most overdue first,
+        as :class:`~civiccrm.models.CaseSummary` (read from indexed columns only, so no
+        personal data is read); ``get`` a case for the whole of it.
+        """
         at = micros(now or self._crm._now())
         query = Query(
             "case",
             (Filter("status", "in", OPEN_STATUSES), Filter("due_at", "lt", at)),
             Order("due_at"),
             limit,
+            with_docs=False,
         )
-        return list(self._crm._page(Case, query).items)
+        return [case_summary(r) for r in self._crm.storage.query(query).records]
 
     def count_open_by_queue(self) -> dict[str | None, int]:
         """How many open cases each queue holds."""

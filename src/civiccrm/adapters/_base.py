@@ -85,6 +85,14 @@ class ColumnSpec:
     type: ColumnType
     #: Whether queries filter or order on it on their own (a single-column index).
     indexed: bool = False
+    #: The top-level field of the JSON document that this column copies, if any.
+    #: When a migration adds the column to a kind that already holds records, the
+    #: backend fills it in from each stored document: a JSON string for a TEXT column,
+    #: an integer for INTEGER, a number for REAL; anything else (or no such field, or a
+    #: document that is not JSON) leaves it NULL.
+    #:
+    #: .. versionadded:: 0.1.0
+    source: str | None = None
 
 
 Op: TypeAlias = Literal["eq", "ne", "lt", "le", "gt", "ge", "in", "not_in", "is_null", "not_null"]
@@ -221,6 +229,12 @@ class Query:
     order_by: Order | None = None
     limit: int | None = None
     after: Cursor | None = None
+    #: False: the records come back with an empty ``doc`` (id, version and columns
+    #: only), so that the backend need not read documents at all. For work lists and
+    #: sweeps that need only indexed columns.
+    #:
+    #: .. versionadded:: 0.1.0
+    with_docs: bool = True
 
 
 @attrs.frozen

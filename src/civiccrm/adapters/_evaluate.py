@@ -22,6 +22,9 @@ reuse them:
 - :func:`select` returns one :class:`~civiccrm.adapters._base.Page` (it looks at
   ``limit + 1`` records to know whether this page is the last one, so ``next`` is
   None on the last page, even when it is full); :func:`count` counts, grouped or not.
+- :func:`source_problems` checks the ``source`` of every column of a schema, and
+  :func:`from_source` reads a column's value out of a document, for migrations that
+  add a column with a ``source``.
 
 .. versionadded:: 0.1.0
 """
@@ -29,8 +32,10 @@ reuse them:
 from __future__ import annotations
 
 import heapq
+import json
 import math
 import operator
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final, TypeAlias
 
@@ -57,9 +62,11 @@ __all__ = [
     "count",
     "cursor_key",
     "cursor_of",
+    "from_source",
     "matches",
     "pages",
     "select",
+    "source_problems",
     "sort_key",
     "validate_columns",
     "validate_filters",
@@ -205,12 +212,53 @@ def validate_query(spec: KindSpec, query: Query) -> None:
         problems.append(
             Problem("limit", f"must be a positive integer or None, not {query.limit!r}")
         )
+    with_docs: object = query.with_docs  # typed bool, but callers may pass anything
+    if not isinstance(with_docs, bool):
+        problems.append(Problem("with_docs", f"must be True or False, not {with_docs!r}"))
     if query.after is not None and order_column is not None:
         p = _filter_value_problem(order_column, query.after.value, "after.value")
         if p is not None:
             problems.append(p)
     if problems:
         raise ValidationError(problems, record_type=f"{spec.kind} query")
+
+
+_SOURCE: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}\Z")
+
+
+def source_problems(spec: KindSpec, path: str) -> list[Problem]:
+    """Problems with the ``source`` of ``spec``'s columns (a top-level field name)."""
+    problems: list[Problem] = []
+    for j, c in enumerate(spec.columns):
+        if c.source is not None and (not isinstance(c.source, str) or not _SOURCE.match(c.source)):
+            problems.append(
+                Problem(
+                    f"{path}.columns[{j}].source",
+                    f"{c.source!r} is not a field name (letters, digits and _)",
+                )
+            )
+    return problems
+
+
+def from_source(column: ColumnSpec, doc: str) -> Scalar:
+    """
+    The value of ``column`` copied from the document ``doc`` (its ``source`` field): a
+    JSON string for TEXT, an integer for INTEGER, a number for REAL; otherwise None.
+    """
+    if column.source is None:
+        return None
+    try:
+        data = json.loads(doc)
+    except ValueError:
+        return None
+    value = data.get(column.source) if isinstance(data, dict) else None
+    if isinstance(value, bool):
+        return None
+    if column.type is ColumnType.TEXT:
+        return value if isinstance(value, str) else None
+    if column.type is ColumnType.INTEGER:
+        return value if isinstance(value, int) else None
+    return float(value) if isinstance(value, int | float) else None
 
 
 # --------------------------------------------------------------------------------------

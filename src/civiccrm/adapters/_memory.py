@@ -112,6 +112,7 @@ def _check_schema(schema: Schema) -> list[Problem]:
                 problems.append(
                     Problem(f"{at}.key_column", f"key column {spec.key_column!r} must be TEXT")
                 )
+        problems.extend(_evaluate.source_problems(spec, at))
         for j, index in enumerate(spec.indexes):
             for name in index.columns:
                 if name not in names:
@@ -172,8 +173,10 @@ class MemoryStorage:
         return spec
 
     @staticmethod
-    def _out(record: Record) -> Record:
+    def _out(record: Record, *, doc: str | None = None) -> Record:
         # Hand out a copy of the columns, so that callers cannot change what is stored.
+        if doc is not None:
+            return attrs.evolve(record, doc=doc, columns=dict(record.columns))
         return attrs.evolve(record, columns=dict(record.columns))
 
     @staticmethod
@@ -249,8 +252,21 @@ class MemoryStorage:
             new.kinds = {spec.kind: spec for spec in schema.kinds}
             for spec in schema.kinds:
                 old = st.records.get(spec.kind, {})
+                known = st.kinds.get(spec.kind)
+                had = set() if known is None else {c.name for c in known.columns}
+                # New columns with a source are filled in from the documents.
+                fill = [c for c in spec.columns if c.source is not None and c.name not in had]
                 new.records[spec.kind] = {
-                    rid: attrs.evolve(r, columns=self._normalized(spec, r.columns))
+                    rid: attrs.evolve(
+                        r,
+                        columns=self._normalized(
+                            spec,
+                            {
+                                **r.columns,
+                                **{c.name: _evaluate.from_source(c, r.doc) for c in fill},
+                            },
+                        ),
+                    )
                     for rid, r in old.items()
                 }
                 index: dict[str, str] = {}
@@ -412,6 +428,8 @@ class MemoryStorage:
             self._check_open()
             _evaluate.validate_query(self._spec(query.kind), query)
             page = _evaluate.select(self._state.records[query.kind].values(), query)
+            if not query.with_docs:
+                return Page(tuple(self._out(r, doc="") for r in page.records), page.next)
             return Page(tuple(self._out(r) for r in page.records), page.next)
 
     def stream(self, query: Query, *, batch_size: int = 1000) -> Iterator[Record]:

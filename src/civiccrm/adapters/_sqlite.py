@@ -57,7 +57,13 @@ from civiccrm.adapters._base import (
     Task,
     UpsertResult,
 )
-from civiccrm.adapters._evaluate import pages, validate_columns, validate_filters, validate_query
+from civiccrm.adapters._evaluate import (
+    pages,
+    source_problems,
+    validate_columns,
+    validate_filters,
+    validate_query,
+)
 from civiccrm.errors import ConflictError, Problem, StorageError, ValidationError
 
 __all__ = ["LAYOUT_VERSION", "SQLiteStorage"]
@@ -202,6 +208,8 @@ class _Kind:
         n = len(self.columns)
         cols = "".join(f", {_q(c)}" for c in self.columns)
         self.select = f"SELECT id, version, doc{cols} FROM {t}"
+        #: The same columns without reading documents (``Query.with_docs=False``).
+        self.select_no_docs = f"SELECT id, version, ''{cols} FROM {t}"
         self.insert = f"INSERT INTO {t} (id, version, doc{cols}) VALUES (?, ?, ?{', ?' * n})"
         sets = "".join(f", {_q(c)} = ?" for c in self.columns)
         self.update = f"UPDATE {t} SET version = ?, doc = ?{sets} WHERE id = ? AND version = ?"
@@ -447,6 +455,7 @@ def _check_schema(schema: Schema) -> None:
             if c.type not in _SQL_TYPE:
                 bad(f"{cp}.type", f"{c.type!r} is not a ColumnType")
             seen_cols[c.name.lower()] = c
+        problems.extend(source_problems(k, kp))
         names = {c.name for c in k.columns}
         if k.key_column is not None:
             if k.key_column not in names:
@@ -963,6 +972,8 @@ class SQLiteStorage:
         for c in k.spec.columns:
             if c.name.lower() not in have:
                 conn.execute(f"ALTER TABLE {k.table} ADD COLUMN {_q(c.name)} {_SQL_TYPE[c.type]}")
+                if c.source is not None:
+                    self._fill_from_source(conn, k, c)
         wanted = k.index_sql()
         prefix = f"rec_{k.name}__"
         existing = {
@@ -978,6 +989,24 @@ class SQLiteStorage:
                 conn.execute(f"DROP INDEX {_q(name)}")
         for sql in wanted.values():
             conn.execute(sql)
+
+    @staticmethod
+    def _fill_from_source(conn: sqlite3.Connection, k: _Kind, c: ColumnSpec) -> None:
+        """Fill the new column ``c`` from each stored document's ``c.source`` field."""
+        # The source is checked against _IDENT-like rules by _check_schema, so it can be
+        # quoted into a JSON path; json_type tells a string from a number from an object.
+        path = f'$."{c.source}"'
+        types = {
+            ColumnType.TEXT: "('text')",
+            ColumnType.INTEGER: "('integer')",
+            ColumnType.REAL: "('integer', 'real')",
+        }[c.type]
+        cast = "REAL" if c.type is ColumnType.REAL else _SQL_TYPE[c.type]
+        conn.execute(
+            f"UPDATE {k.table} SET {_q(c.name)} = CAST(json_extract(doc, ?) AS {cast})"
+            f" WHERE json_valid(doc) AND json_type(doc, ?) IN {types}",
+            (path, path),
+        )
 
     # ----------------------------------------------------------------------------------
     # Transactions
@@ -1309,6 +1338,7 @@ class SQLiteStorage:
         after = query.after
         limit = query.limit
         terms, params = _filters_sql(k, query.where, "where")
+        docs = query.with_docs
         want = None if limit is None else limit + 1
         rows: list[Any] = []
         with self._guard("query") as conn:
@@ -1318,7 +1348,7 @@ class SQLiteStorage:
                 if after is not None:
                     where.append("id > ?")
                     args.append(after.id)
-                rows = self._select(conn, k, where, args, "id", want)
+                rows = self._select(conn, k, where, args, "id", want, docs=docs)
             else:
                 col = _column_sql(k, order.column, "order_by.column")
                 if after is None or after.value is not None:
@@ -1333,7 +1363,7 @@ class SQLiteStorage:
                             where.append(f"({col}, id) > (?, ?)")
                             args += [after.value, after.id]
                     by = f"{col} DESC, id" if order.descending else f"{col}, id"
-                    rows = self._select(conn, k, where, args, by, want)
+                    rows = self._select(conn, k, where, args, by, want, docs=docs)
                 if want is None or len(rows) < want:
                     # ... then the rows where it is NULL, in id order.
                     where = [*terms, f"{col} IS NULL"]
@@ -1342,7 +1372,7 @@ class SQLiteStorage:
                         where.append("id > ?")
                         args.append(after.id)
                     more = None if want is None else want - len(rows)
-                    rows += self._select(conn, k, where, args, "id", more)
+                    rows += self._select(conn, k, where, args, "id", more, docs=docs)
         records = tuple(k.record(r) for r in rows[:limit])
         nxt: Cursor | None = None
         if limit is not None and len(rows) > limit:
@@ -1374,8 +1404,10 @@ class SQLiteStorage:
         args: list[Scalar],
         order_by: str,
         limit: int | None,
+        *,
+        docs: bool = True,
     ) -> list[Any]:
-        sql = k.select
+        sql = k.select if docs else k.select_no_docs
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += f" ORDER BY {order_by}"

@@ -29,6 +29,7 @@ __all__ = [
     "TRANSITIONS",
     "Case",
     "CaseStatus",
+    "CaseSummary",
     "Location",
     "allowed_transitions",
     "check_transition",
@@ -273,3 +274,37 @@ class Case:
         if to_status is CaseStatus.NEW:
             changes["assignee"] = None
         return attrs.evolve(self, **changes)
+
+
+@attrs.frozen(kw_only=True)
+class CaseSummary:
+    """
+    The operational fields of a case, with no personal data: what work lists and SLA
+    sweeps need (which case, where it stands, who has it, when it is due).
+
+    Summaries are read from the indexed columns alone, never from the case document,
+    so listing them neither reads nor decrypts anyone's personal data. Get the whole
+    case with ``crm.cases.get(summary.id)``. A summary is a snapshot: act on it with
+    its ``version`` (a stale one raises ``ConflictError``).
+
+    .. versionadded:: 0.1.0
+    """
+
+    id: uuid.UUID
+    version: int
+    reference: str | None
+    case_type: str
+    status: CaseStatus
+    priority: Priority
+    channel: Channel
+    queue: str | None
+    assignee: uuid.UUID | None
+    opened_at: datetime | None
+    updated_at: datetime | None
+    response_due_at: datetime | None
+    due_at: datetime | None
+
+    @property
+    def is_open(self) -> bool:
+        """True while work remains."""
+        return self.status.is_open

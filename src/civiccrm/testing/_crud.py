@@ -5,10 +5,20 @@ from __future__ import annotations
 import json
 from typing import Final
 
+import attrs
 import pytest
 
-from civiccrm.adapters._base import Capabilities, Filter, Query, Record, Scalar, Storage
-from civiccrm.errors import CivicCRMError, ConflictError
+from civiccrm.adapters._base import (
+    Capabilities,
+    ColumnSpec,
+    ColumnType,
+    Filter,
+    Query,
+    Record,
+    Scalar,
+    Storage,
+)
+from civiccrm.errors import CivicCRMError, ConflictError, ValidationError
 from civiccrm.testing._fixtures import CONFORMANCE_SCHEMA, case, ids, normalized
 
 __all__ = ["CRUDConformance"]
@@ -65,6 +75,85 @@ class CRUDConformance:
         storage.migrate(CONFORMANCE_SCHEMA)
         assert stored == storage.get("case", "c1")
         assert stored == storage.get_by_key("case", "x1")
+
+    def test_migrate_fills_a_new_column_from_its_source(self, storage: Storage) -> None:
+        """
+        A column added with a ``source`` is filled from each stored document's field
+        (the right JSON type only); records keep their versions and documents, and new
+        writes set the column as usual.
+        """
+        docs: dict[str, object] = {
+            "p1": {"ref": "SR-1", "n": 7, "x": 2.5},
+            "p2": {"ref": 12, "n": "7", "x": 3},
+            "p3": {"ref": None, "n": True, "x": "no"},
+            "p4": {"other": "SR-4"},
+            "p5": {"ref": {"nested": "SR-5"}, "n": [1], "x": None},
+            "p6": {"ref": "'; DROP TABLE rec_party; --", "n": -3, "x": -0.5},
+        }
+        before = {
+            rid: storage.put(case(rid, doc, kind="party", external_id=rid), expected_version=0)
+            for rid, doc in docs.items()
+        }
+        party = CONFORMANCE_SCHEMA.kind("party")
+        added = (
+            ColumnSpec("ref", ColumnType.TEXT, indexed=True, source="ref"),
+            ColumnSpec("n", ColumnType.INTEGER, source="n"),
+            ColumnSpec("x", ColumnType.REAL, source="x"),
+            ColumnSpec("plain", ColumnType.TEXT),
+        )
+        v2 = attrs.evolve(
+            CONFORMANCE_SCHEMA,
+            version=CONFORMANCE_SCHEMA.version + 1,
+            kinds=tuple(
+                attrs.evolve(k, columns=k.columns + added) if k is party else k
+                for k in CONFORMANCE_SCHEMA.kinds
+            ),
+        )
+        storage.migrate(v2)
+        expected: dict[str, tuple[Scalar, Scalar, Scalar]] = {
+            "p1": ("SR-1", 7, 2.5),
+            "p2": (None, None, 3.0),
+            "p3": (None, None, None),
+            "p4": (None, None, None),
+            "p5": (None, None, None),
+            "p6": ("'; DROP TABLE rec_party; --", -3, -0.5),
+        }
+        for rid, (ref, n, x) in expected.items():
+            got = storage.get("party", rid)
+            assert got is not None
+            assert (got.version, got.doc) == (before[rid].version, before[rid].doc)
+            assert (got.columns["ref"], got.columns["n"], got.columns["x"]) == (ref, n, x)
+            assert got.columns["plain"] is None
+            if x is not None:
+                assert type(got.columns["x"]) is float
+        found = storage.query(Query("party", (Filter("ref", "eq", "SR-1"),)))
+        assert ids(found.records) == ["p1"]
+        # Migrating again fills nothing twice; new writes set the column themselves.
+        p4 = storage.put(
+            case("p4", {"ref": "SR-4"}, kind="party", version=1, ref="given"),
+            expected_version=1,
+        )
+        storage.migrate(v2)
+        assert storage.get("party", "p4") == p4
+        assert p4.columns["ref"] == "given"
+
+    def test_a_bad_source_is_refused(self, storage: Storage) -> None:
+        """A source that is not a plain field name is a ValidationError naming it."""
+        party = CONFORMANCE_SCHEMA.kind("party")
+        bad = attrs.evolve(
+            CONFORMANCE_SCHEMA,
+            version=CONFORMANCE_SCHEMA.version + 1,
+            kinds=tuple(
+                attrs.evolve(
+                    k, columns=(*k.columns, ColumnSpec("ref", ColumnType.TEXT, source='a"b'))
+                )
+                if k is party
+                else k
+                for k in CONFORMANCE_SCHEMA.kinds
+            ),
+        )
+        with pytest.raises(ValidationError, match="source"):
+            storage.migrate(bad)
 
     def test_put_inserts_version_1(self, storage: Storage) -> None:
         """An insert (expected version 0) stores version 1 and returns the record as stored."""

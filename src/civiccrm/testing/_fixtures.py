@@ -9,6 +9,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Final, Literal, TypeAlias
 
+import attrs
 import pytest
 
 from civiccrm.adapters._base import (
@@ -289,7 +290,7 @@ def paginate(storage: Storage, query: Query, *, max_pages: int) -> list[list[str
             return pages
         assert len(pages) < max_pages, f"still paginating after {max_pages} pages"
         assert page.records, "an empty page must not have a next cursor"
-        query = Query(query.kind, query.where, query.order_by, query.limit, page.next)
+        query = attrs.evolve(query, after=page.next)
 
 
 def ids(records: Sequence[Record]) -> list[str]:

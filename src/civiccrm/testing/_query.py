@@ -184,6 +184,34 @@ class QueryConformance:
         page = storage.query(Query("case", (Filter("priority", "eq", 1),)))
         assert [storage.get("case", "a")] == list(page.records)
 
+    @pytest.mark.parametrize("order", [None, Order("due_at"), Order("priority", descending=True)])
+    def test_without_docs(self, storage: Storage, order: Order | None) -> None:
+        """with_docs=False: the same records, pages and cursors, with an empty doc."""
+        _load(storage, _dataset(30))
+        where = (Filter("status", "in", ("new", "open", "in_progress")),)
+        full = paginate(storage, Query("case", where, order, 7), max_pages=10)
+        bare = paginate(storage, Query("case", where, order, 7, with_docs=False), max_pages=10)
+        assert full == bare
+        page = storage.query(Query("case", where, order, with_docs=False))
+        for r in page.records:
+            whole = storage.get("case", r.id)
+            assert whole is not None
+            assert r.doc == ""
+            assert (r.kind, r.id, r.version, dict(r.columns)) == (
+                whole.kind,
+                whole.id,
+                whole.version,
+                dict(whole.columns),
+            )
+        streamed = list(storage.stream(Query("case", where, order, with_docs=False), batch_size=4))
+        assert [r.id for r in streamed] == [r.id for r in page.records]
+        assert {r.doc for r in streamed} == {""}
+
+    def test_with_docs_must_be_a_bool(self, storage: Storage) -> None:
+        """A with_docs that is not True or False is a ValidationError naming it."""
+        with pytest.raises(ValidationError, match="with_docs"):
+            storage.query(Query("case", with_docs="no"))  # type: ignore[arg-type]
+
     def test_limit(self, storage: Storage) -> None:
         """limit cuts the page; next is None only when no record follows, even on a full page."""
         records = _load(storage, _dataset(20))
