@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Generic, Protocol, TypeVar
 
 import cattrs
+import orjson
 
 from civiccrm.adapters._base import (
     ColumnSpec,
@@ -37,6 +38,8 @@ from civiccrm.models import (
     Priority,
     format_utc,
 )
+from civiccrm.models._trusted import _uuid_cached as _uuid
+from civiccrm.models._trusted import trusted_structurer
 
 __all__ = [
     "KINDS",
@@ -77,6 +80,19 @@ def micros(value: datetime | None) -> int | None:
 def from_micros(value: int) -> datetime:
     """Integer microseconds since the epoch as an aware UTC datetime."""
     return _EPOCH + value * _MICRO
+
+
+def dump_doc(data: object) -> str:
+    """A document as compact JSON text (UTF-8 characters as they are)."""
+    try:
+        return orjson.dumps(data).decode()
+    except (orjson.JSONEncodeError, TypeError):
+        # What orjson refuses (an integer over 64 bits, a lone surrogate) the standard
+        # library writes, or refuses in its own words.
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+_loads: Final = orjson.loads
 
 
 def _id(value: uuid.UUID | None) -> str | None:
@@ -240,6 +256,7 @@ class Kind(Generic[M]):
         self.cls = cls
         self.columns = columns
         self.spec = SCHEMA.kind(name)
+        self._trusted = trusted_structurer(cls)
 
     def to_record(
         self,
@@ -266,16 +283,28 @@ class Kind(Generic[M]):
                 raw[name] = format_utc(value)
                 if name in columns:
                     columns[name] = micros(value)
-        doc = json.dumps(raw, ensure_ascii=False, separators=(",", ":"))
-        return Record(self.name, rid, obj.version, doc, columns)
+        return Record(self.name, rid, obj.version, dump_doc(raw), columns)
 
     def from_record(self, record: Record, converter: cattrs.Converter) -> M:
-        """The model stored in ``record``, with the record's version."""
+        """
+        The model stored in ``record``, with the record's version.
+
+        Documents civiccrm wrote were validated then, so they are read back by the
+        trusted structurer (no validators run again); a document it cannot take (from
+        an older or newer writer, or damaged) goes through the strict converter, which
+        raises StorageError saying what is wrong.
+        """
         try:
-            data: dict[str, Any] = json.loads(record.doc)
+            data: dict[str, Any] = _loads(record.doc)
+            data["version"] = record.version
+            return self._trusted(data)
+        except (KeyError, TypeError, ValueError):
+            pass
+        try:
+            data = json.loads(record.doc)
             data["version"] = record.version
             return converter.structure(data, self.cls)
-        except (ValueError, ValidationError, cattrs.BaseValidationError) as exc:
+        except (ValueError, TypeError, ValidationError, cattrs.BaseValidationError) as exc:
             raise StorageError(
                 f"stored {self.name} {record.id} cannot be read back: {exc}", backend=None
             ) from exc
@@ -310,20 +339,22 @@ _CHANNEL: Final = {c.value: c for c in Channel}
 _PRIORITY: Final = {p.rank: p for p in Priority}
 
 
-def _time(value: Scalar) -> datetime | None:
-    return None if value is None else _EPOCH + int(value) * _MICRO
-
-
 def case_summary(record: Record) -> CaseSummary:
     """
     The :class:`~civiccrm.models.CaseSummary` of a case record, from its columns alone
-    (the document may be empty: ``Query(with_docs=False)``).
+    (a projection on :data:`SUMMARY_COLUMNS` is enough: ``Query(columns=...)``).
     """
     c = record.columns
     try:
         assignee = c["assignee"]
+        opened, updated, response_due, due = (
+            c["opened_at"],
+            c["updated_at"],
+            c["response_due_at"],
+            c["due_at"],
+        )
         return CaseSummary(
-            id=uuid.UUID(record.id),
+            id=_uuid(record.id),
             version=record.version,
             reference=c["reference"],  # type: ignore[arg-type]
             case_type=c["case_type"],  # type: ignore[arg-type]
@@ -331,11 +362,13 @@ def case_summary(record: Record) -> CaseSummary:
             priority=_PRIORITY[c["priority"]],  # type: ignore[index]
             channel=_CHANNEL[c["channel"]],  # type: ignore[index]
             queue=c["queue"],  # type: ignore[arg-type]
-            assignee=None if assignee is None else uuid.UUID(str(assignee)),
-            opened_at=_time(c["opened_at"]),
-            updated_at=_time(c["updated_at"]),
-            response_due_at=_time(c["response_due_at"]),
-            due_at=_time(c["due_at"]),
+            assignee=None if assignee is None else _uuid(assignee),  # type: ignore[arg-type]
+            opened_at=None if opened is None else _EPOCH + opened * _MICRO,  # type: ignore[operator]
+            updated_at=None if updated is None else _EPOCH + updated * _MICRO,  # type: ignore[operator]
+            response_due_at=(
+                None if response_due is None else _EPOCH + response_due * _MICRO  # type: ignore[operator]
+            ),
+            due_at=None if due is None else _EPOCH + due * _MICRO,  # type: ignore[operator]
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise StorageError(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -22,7 +21,16 @@ import attrs
 import pluggy
 
 from civiccrm._clock import Clock, SystemClock
-from civiccrm._records import KINDS, OPEN_STATUSES, Kind, Stored, case_summary, micros
+from civiccrm._records import (
+    KINDS,
+    OPEN_STATUSES,
+    SUMMARY_COLUMNS,
+    Kind,
+    Stored,
+    case_summary,
+    dump_doc,
+    micros,
+)
 from civiccrm.adapters._base import Cursor, Filter, Order, Query, Record, Storage, UpsertResult
 from civiccrm.errors import ConflictError, NotFoundError, ValidationError
 from civiccrm.models import (
@@ -473,7 +481,7 @@ class CaseService:
             (Filter("status", "in", OPEN_STATUSES), Filter("due_at", "lt", at)),
             Order("due_at"),
             limit,
-            with_docs=False,
+            columns=SUMMARY_COLUMNS,
         )
         return [case_summary(r) for r in self._crm.storage.query(query).records]
 
@@ -833,17 +841,20 @@ def _import_event_record(case_id: uuid.UUID, key: str, opened: datetime) -> Reco
     import_key = "opened:" + key
     event_id = str(_import_id(import_key, opened))
     at = format_utc(opened)
-    doc = json.dumps(
+    # Every field, as the converter writes a CaseEvent (so that reads take the fast path).
+    doc = dump_doc(
         {
             "id": event_id,
             "case_id": str(case_id),
             "kind": EventKind.OPENED.value,
             "at": at,
+            "actor": None,
+            "from_status": None,
             "to_status": CaseStatus.NEW.value,
+            "note": None,
             "data": {"import_key": import_key},
-        },
-        ensure_ascii=False,
-        separators=(",", ":"),
+            "version": 0,
+        }
     )
     columns = {
         "case_id": str(case_id),

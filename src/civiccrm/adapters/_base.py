@@ -229,12 +229,13 @@ class Query:
     order_by: Order | None = None
     limit: int | None = None
     after: Cursor | None = None
-    #: False: the records come back with an empty ``doc`` (id, version and columns
-    #: only), so that the backend need not read documents at all. For work lists and
-    #: sweeps that need only indexed columns.
+    #: None: whole records. A tuple of column names: records with an empty ``doc`` and
+    #: only these columns, so that the backend need not read documents at all (work
+    #: lists and sweeps that need only indexed columns). The order column, if any, must
+    #: be one of them.
     #:
     #: .. versionadded:: 0.1.0
-    with_docs: bool = True
+    columns: tuple[str, ...] | None = None
 
 
 @attrs.frozen

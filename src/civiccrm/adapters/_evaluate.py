@@ -65,6 +65,7 @@ __all__ = [
     "from_source",
     "matches",
     "pages",
+    "project",
     "select",
     "source_problems",
     "sort_key",
@@ -128,7 +129,7 @@ def _filter_value_problem(column: ColumnSpec, value: object, path: str) -> Probl
     return validate_value(column, value, path)
 
 
-def _unknown_column(spec: KindSpec, name: str, path: str) -> Problem:
+def _unknown_column(spec: KindSpec, name: object, path: str) -> Problem:
     known = ", ".join(c.name for c in spec.columns) or "none"
     return Problem(path, f"unknown column {name!r} of kind {spec.kind!r} (columns: {known})")
 
@@ -212,15 +213,42 @@ def validate_query(spec: KindSpec, query: Query) -> None:
         problems.append(
             Problem("limit", f"must be a positive integer or None, not {query.limit!r}")
         )
-    with_docs: object = query.with_docs  # typed bool, but callers may pass anything
-    if not isinstance(with_docs, bool):
-        problems.append(Problem("with_docs", f"must be True or False, not {with_docs!r}"))
+    problems.extend(_projection_problems(spec, query))
     if query.after is not None and order_column is not None:
         p = _filter_value_problem(order_column, query.after.value, "after.value")
         if p is not None:
             problems.append(p)
     if problems:
         raise ValidationError(problems, record_type=f"{spec.kind} query")
+
+
+def _projection_problems(spec: KindSpec, query: Query) -> list[Problem]:
+    columns: object = query.columns  # typed, but callers may pass anything
+    if columns is None:
+        return []
+    if not isinstance(columns, tuple):
+        return [Problem("columns", f"must be a tuple of column names or None, not {columns!r}")]
+    problems: list[Problem] = []
+    seen: set[object] = set()
+    for i, name in enumerate(columns):
+        if not isinstance(name, str) or _column(spec, name) is None:
+            problems.append(_unknown_column(spec, name, f"columns[{i}]"))
+        elif name in seen:
+            problems.append(Problem(f"columns[{i}]", f"column {name!r} is named twice"))
+        seen.add(name)
+    order = query.order_by
+    if order is not None and order.column not in columns:
+        problems.append(Problem("columns", f"must include the order column {order.column!r}"))
+    return problems
+
+
+def project(record: Record, columns: tuple[str, ...] | None) -> Record:
+    """``record`` as a query with ``columns`` returns it (itself when ``columns`` is None)."""
+    if columns is None:
+        return record
+    return Record(
+        record.kind, record.id, record.version, "", {c: record.columns.get(c) for c in columns}
+    )
 
 
 _SOURCE: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}\Z")

@@ -173,10 +173,8 @@ class MemoryStorage:
         return spec
 
     @staticmethod
-    def _out(record: Record, *, doc: str | None = None) -> Record:
+    def _out(record: Record) -> Record:
         # Hand out a copy of the columns, so that callers cannot change what is stored.
-        if doc is not None:
-            return attrs.evolve(record, doc=doc, columns=dict(record.columns))
         return attrs.evolve(record, columns=dict(record.columns))
 
     @staticmethod
@@ -428,8 +426,10 @@ class MemoryStorage:
             self._check_open()
             _evaluate.validate_query(self._spec(query.kind), query)
             page = _evaluate.select(self._state.records[query.kind].values(), query)
-            if not query.with_docs:
-                return Page(tuple(self._out(r, doc="") for r in page.records), page.next)
+            if query.columns is not None:
+                return Page(
+                    tuple(_evaluate.project(r, query.columns) for r in page.records), page.next
+                )
             return Page(tuple(self._out(r) for r in page.records), page.next)
 
     def stream(self, query: Query, *, batch_size: int = 1000) -> Iterator[Record]:

@@ -208,8 +208,8 @@ class _Kind:
         n = len(self.columns)
         cols = "".join(f", {_q(c)}" for c in self.columns)
         self.select = f"SELECT id, version, doc{cols} FROM {t}"
-        #: The same columns without reading documents (``Query.with_docs=False``).
-        self.select_no_docs = f"SELECT id, version, ''{cols} FROM {t}"
+        #: SELECT statements of projections (``Query.columns``), made when first used.
+        self._projections: dict[tuple[str, ...], str] = {}
         self.insert = f"INSERT INTO {t} (id, version, doc{cols}) VALUES (?, ?, ?{', ?' * n})"
         sets = "".join(f", {_q(c)} = ?" for c in self.columns)
         self.update = f"UPDATE {t} SET version = ?, doc = ?{sets} WHERE id = ? AND version = ?"
@@ -285,6 +285,14 @@ class _Kind:
         return Record(
             self.name, row[0], row[1], row[2], dict(zip(self.columns, row[3:], strict=True))
         )
+
+    def projection(self, columns: tuple[str, ...]) -> str:
+        """The SELECT of ``columns`` only, with an empty doc (names already validated)."""
+        sql = self._projections.get(columns)
+        if sql is None:
+            cols = "".join(f", {_q(c)}" for c in columns)
+            sql = self._projections[columns] = f"SELECT id, version, ''{cols} FROM {self.table}"
+        return sql
 
     def index_sql(self) -> dict[str, str]:
         """Every index this kind needs: name -> CREATE INDEX statement."""
@@ -1338,7 +1346,7 @@ class SQLiteStorage:
         after = query.after
         limit = query.limit
         terms, params = _filters_sql(k, query.where, "where")
-        docs = query.with_docs
+        columns = query.columns
         want = None if limit is None else limit + 1
         rows: list[Any] = []
         with self._guard("query") as conn:
@@ -1348,7 +1356,7 @@ class SQLiteStorage:
                 if after is not None:
                     where.append("id > ?")
                     args.append(after.id)
-                rows = self._select(conn, k, where, args, "id", want, docs=docs)
+                rows = self._select(conn, k, where, args, "id", want, columns=columns)
             else:
                 col = _column_sql(k, order.column, "order_by.column")
                 if after is None or after.value is not None:
@@ -1363,7 +1371,7 @@ class SQLiteStorage:
                             where.append(f"({col}, id) > (?, ?)")
                             args += [after.value, after.id]
                     by = f"{col} DESC, id" if order.descending else f"{col}, id"
-                    rows = self._select(conn, k, where, args, by, want, docs=docs)
+                    rows = self._select(conn, k, where, args, by, want, columns=columns)
                 if want is None or len(rows) < want:
                     # ... then the rows where it is NULL, in id order.
                     where = [*terms, f"{col} IS NULL"]
@@ -1372,8 +1380,15 @@ class SQLiteStorage:
                         where.append("id > ?")
                         args.append(after.id)
                     more = None if want is None else want - len(rows)
-                    rows += self._select(conn, k, where, args, "id", more, docs=docs)
-        records = tuple(k.record(r) for r in rows[:limit])
+                    rows += self._select(conn, k, where, args, "id", more, columns=columns)
+        if columns is None:
+            records = tuple(k.record(r) for r in rows[:limit])
+        else:
+            name = k.name
+            records = tuple(
+                Record(name, r[0], r[1], "", dict(zip(columns, r[3:], strict=True)))
+                for r in rows[:limit]
+            )
         nxt: Cursor | None = None
         if limit is not None and len(rows) > limit:
             last = records[-1]
@@ -1405,9 +1420,9 @@ class SQLiteStorage:
         order_by: str,
         limit: int | None,
         *,
-        docs: bool = True,
+        columns: tuple[str, ...] | None = None,
     ) -> list[Any]:
-        sql = k.select if docs else k.select_no_docs
+        sql = k.select if columns is None else k.projection(columns)
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += f" ORDER BY {order_by}"

@@ -184,33 +184,48 @@ class QueryConformance:
         page = storage.query(Query("case", (Filter("priority", "eq", 1),)))
         assert [storage.get("case", "a")] == list(page.records)
 
-    @pytest.mark.parametrize("order", [None, Order("due_at"), Order("priority", descending=True)])
-    def test_without_docs(self, storage: Storage, order: Order | None) -> None:
-        """with_docs=False: the same records, pages and cursors, with an empty doc."""
+    @pytest.mark.parametrize(
+        ("order", "columns"),
+        [
+            (None, ("queue",)),
+            (Order("due_at"), ("due_at", "status", "score")),
+            (Order("priority", descending=True), ("external_id", "priority")),
+            (None, ()),
+        ],
+    )
+    def test_projection(
+        self, storage: Storage, order: Order | None, columns: tuple[str, ...]
+    ) -> None:
+        """columns=(...): the same records, pages and cursors, with only those columns and no doc."""
         _load(storage, _dataset(30))
         where = (Filter("status", "in", ("new", "open", "in_progress")),)
         full = paginate(storage, Query("case", where, order, 7), max_pages=10)
-        bare = paginate(storage, Query("case", where, order, 7, with_docs=False), max_pages=10)
+        bare = paginate(storage, Query("case", where, order, 7, columns=columns), max_pages=10)
         assert full == bare
-        page = storage.query(Query("case", where, order, with_docs=False))
+        page = storage.query(Query("case", where, order, columns=columns))
+        assert page.records
         for r in page.records:
             whole = storage.get("case", r.id)
             assert whole is not None
-            assert r.doc == ""
-            assert (r.kind, r.id, r.version, dict(r.columns)) == (
-                whole.kind,
-                whole.id,
-                whole.version,
-                dict(whole.columns),
-            )
-        streamed = list(storage.stream(Query("case", where, order, with_docs=False), batch_size=4))
-        assert [r.id for r in streamed] == [r.id for r in page.records]
-        assert {r.doc for r in streamed} == {""}
+            assert (r.kind, r.id, r.version, r.doc) == (whole.kind, whole.id, whole.version, "")
+            assert dict(r.columns) == {c: whole.columns[c] for c in columns}
+        streamed = list(storage.stream(Query("case", where, order, columns=columns), batch_size=4))
+        assert streamed == list(page.records)
 
-    def test_with_docs_must_be_a_bool(self, storage: Storage) -> None:
-        """A with_docs that is not True or False is a ValidationError naming it."""
-        with pytest.raises(ValidationError, match="with_docs"):
-            storage.query(Query("case", with_docs="no"))  # type: ignore[arg-type]
+    @pytest.mark.parametrize(
+        ("query", "path"),
+        [
+            (Query("case", columns=("nope",)), "columns[0]"),
+            (Query("case", columns=("queue", "queue")), "columns[1]"),
+            (Query("case", columns="queue"), "columns"),  # type: ignore[arg-type]
+            (Query("case", order_by=Order("due_at"), columns=("queue",)), "columns"),
+        ],
+    )
+    def test_a_bad_projection_is_refused(self, storage: Storage, query: Query, path: str) -> None:
+        """Unknown or repeated columns, or a projection without the order column."""
+        with pytest.raises(ValidationError) as info:
+            storage.query(query)
+        assert path in [p.path for p in info.value.problems]
 
     def test_limit(self, storage: Storage) -> None:
         """limit cuts the page; next is None only when no record follows, even on a full page."""
