@@ -244,7 +244,7 @@ def test_migration_keeps_rows_and_adds_columns_indexes_and_kinds(db: Path) -> No
             new = after[rid]
             assert (old.version, old.doc) == (new.version, new.doc)
             assert {**old.columns, "priority": None} == dict(new.columns)
-        assert {"storage_layout": "1", "schema_version": "2"}.items() <= meta(db).items()
+        assert {"storage_layout": "2", "schema_version": "2"}.items() <= meta(db).items()
         description = json.loads(meta(db)["schema"])
         assert [k["kind"] for k in description["kinds"]] == ["case", "note"]
         conn = s._state().conn
@@ -643,17 +643,58 @@ def test_integrity_check_after_work(storage: SQLiteStorage, db: Path) -> None:
         conn.close()
 
 
-def test_a_deleted_key_is_gone_from_the_file(db: Path) -> None:
+def _all_bytes(path: Path) -> bytes:
+    """The file and its -wal/-shm companions, as raw bytes."""
+    return b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*") if p.is_file())
+
+
+def test_keys_live_in_their_own_file_and_a_deleted_key_is_gone(db: Path) -> None:
     secret = b"WRAPPED-KEY-MATERIAL-0123456789abcdef"
+    keys = db.parent / (db.name + ".keys")
     s = SQLiteStorage(url_of(db))
     s.put_key("party-1", secret)
+    s.put_key("party-2", b"other")
     s.close()
-    assert secret in db.read_bytes()
+    assert secret not in b"".join(
+        p.read_bytes() for p in db.parent.glob(db.name + "*") if ".keys" not in p.name
+    )
+    assert secret in _all_bytes(keys)
     s = SQLiteStorage(url_of(db))
+    assert s.get_key("party-1") == secret
     assert s.delete_key("party-1")
     assert not s.delete_key("party-1")
+    # Gone from the key file and its WAL at once, before the storage is closed.
+    assert secret not in _all_bytes(keys)
+    assert s.get_key("party-2") == b"other"
     s.close()
-    assert secret not in db.read_bytes()
+    assert secret not in _all_bytes(db)
+
+
+def test_a_layout_1_file_has_its_keys_moved_out(db: Path) -> None:
+    secret = b"OLD-LAYOUT-WRAPPED-KEY-0123456789"
+    SQLiteStorage(url_of(db)).close()
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE civiccrm_keys (key_id TEXT PRIMARY KEY, wrapped BLOB NOT NULL)")
+    conn.execute("INSERT INTO civiccrm_keys VALUES ('k1', ?)", (secret,))
+    conn.execute("UPDATE civiccrm_meta SET value = '1' WHERE key = 'storage_layout'")
+    conn.commit()
+    conn.close()
+    s = SQLiteStorage(url_of(db))
+    try:
+        assert s.get_key("k1") == secret
+        assert meta(db)["storage_layout"] == str(LAYOUT_VERSION)
+    finally:
+        s.close()
+    conn = sqlite3.connect(db)
+    try:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+    finally:
+        conn.close()
+    assert "civiccrm_keys" not in tables
+    main_only = b"".join(
+        p.read_bytes() for p in db.parent.glob(db.name + "*") if ".keys" not in p.name
+    )
+    assert secret not in main_only
 
 
 # --------------------------------------------------------------------------------------

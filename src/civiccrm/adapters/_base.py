@@ -389,7 +389,15 @@ class Storage(Protocol):
         ...
 
     def put_key(self, key_id: str, wrapped: bytes) -> None:
-        """Store a wrapped data key (replacing one with the same id)."""
+        """
+        Store a wrapped data key (replacing one with the same id).
+
+        Keys are not part of transactions: a key is stored durably when ``put_key``
+        returns, and stays stored (or destroyed, by ``delete_key``) whatever happens to
+        an open transaction. Keep keys apart from the records (SQLite: a file of its
+        own), so that a copy of the records holds no key and destroying a key
+        (crypto-shredding) makes every copy of the data sealed with it unreadable.
+        """
         ...
 
     def get_key(self, key_id: str) -> bytes | None:
@@ -397,7 +405,7 @@ class Storage(Protocol):
         ...
 
     def delete_key(self, key_id: str) -> bool:
-        """Destroy a wrapped data key; True if it existed."""
+        """Destroy a wrapped data key, leaving no copy in the backend; True if it existed."""
         ...
 
     def close(self) -> None:

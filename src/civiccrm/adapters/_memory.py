@@ -72,7 +72,6 @@ class _State:
     #: topic -> key -> task (insertion order is enqueue order); done tasks are removed.
     queue: dict[str, dict[str, _QueuedTask]] = attrs.Factory(dict)
     audit: list[str] = attrs.Factory(list)
-    keys: dict[str, bytes] = attrs.Factory(dict)
 
     def copy(self) -> _State:
         return _State(
@@ -82,7 +81,6 @@ class _State:
             by_key={k: dict(v) for k, v in self.by_key.items()},
             queue={k: dict(v) for k, v in self.queue.items()},
             audit=list(self.audit),
-            keys=dict(self.keys),
         )
 
 
@@ -154,6 +152,8 @@ class MemoryStorage:
         self._depth = 0
         self._closed = False
         self._state = _State()
+        #: Wrapped keys: not part of transactions (never rolled back).
+        self._keys: dict[str, bytes] = {}
 
     def __repr__(self) -> str:
         return f"MemoryStorage({self.url!r})"
@@ -540,19 +540,19 @@ class MemoryStorage:
         """Store a wrapped data key (replacing one with the same id)."""
         with self._lock:
             self._check_open()
-            self._state.keys[key_id] = bytes(wrapped)
+            self._keys[key_id] = bytes(wrapped)
 
     def get_key(self, key_id: str) -> bytes | None:
         """A wrapped data key, or None."""
         with self._lock:
             self._check_open()
-            return self._state.keys.get(key_id)
+            return self._keys.get(key_id)
 
     def delete_key(self, key_id: str) -> bool:
         """Destroy a wrapped data key; True if it existed."""
         with self._lock:
             self._check_open()
-            return self._state.keys.pop(key_id, None) is not None
+            return self._keys.pop(key_id, None) is not None
 
     def close(self) -> None:
         """Drop everything; the backend is unusable afterwards. Closing twice is fine."""

@@ -16,8 +16,12 @@ Layout of a database file (the *storage layout*, versioned by :data:`LAYOUT_VERS
   :class:`IndexSpec` becomes an index on ``(columns..., id)``, partial when it has
   filters. Index names are ``rec_<kind>__c__<column>``, ``rec_<kind>__k__<column>``
   and ``rec_<kind>__i__<name>``, which is why kind names may not contain ``__``.
-- ``civiccrm_tasks``, ``civiccrm_audit``, ``civiccrm_keys``: the work queue, the
-  audit log and the wrapped data keys.
+- ``civiccrm_tasks``, ``civiccrm_audit``: the work queue and the audit log.
+
+Wrapped data keys are not in the database file: they live in a file of their own beside
+it, ``<database>.keys`` (see :mod:`civiccrm.adapters._sqlite_keys`), so that a copy of
+the database holds no key. Layout 1 kept them in a ``civiccrm_keys`` table; opening such
+a file moves them out (layout 2).
 
 .. versionadded:: 0.1.0
 """
@@ -64,6 +68,7 @@ from civiccrm.adapters._evaluate import (
     validate_filters,
     validate_query,
 )
+from civiccrm.adapters._sqlite_keys import SQLiteKeyStore, key_file_path
 from civiccrm.errors import ConflictError, Problem, StorageError, ValidationError
 
 __all__ = ["LAYOUT_VERSION", "SQLiteStorage"]
@@ -71,7 +76,7 @@ __all__ = ["LAYOUT_VERSION", "SQLiteStorage"]
 #: The version of this module's table layout (not the application's Schema.version).
 #: Raise it, and add an upgrade step to ``_upgrade_layout``, whenever the layout of the
 #: tables this module owns changes.
-LAYOUT_VERSION: Final = 1
+LAYOUT_VERSION: Final = 2
 
 _BACKEND: Final = "sqlite"
 _PREFIX: Final = "sqlite:///"
@@ -105,7 +110,7 @@ _META_LAYOUT: Final = "storage_layout"
 _META_SCHEMA_VERSION: Final = "schema_version"
 _META_SCHEMA: Final = "schema"
 
-_SYSTEM_TABLES: Final = ("civiccrm_meta", "civiccrm_tasks", "civiccrm_audit", "civiccrm_keys")
+_SYSTEM_TABLES: Final = ("civiccrm_meta", "civiccrm_tasks", "civiccrm_audit")
 _SYSTEM_DDL: Final = (
     "CREATE TABLE IF NOT EXISTS civiccrm_meta (key TEXT PRIMARY KEY, value TEXT)",
     "CREATE TABLE IF NOT EXISTS civiccrm_tasks ("
@@ -116,7 +121,6 @@ _SYSTEM_DDL: Final = (
     "CREATE INDEX IF NOT EXISTS civiccrm_tasks_pending ON civiccrm_tasks (topic) WHERE done = 0",
     "CREATE TABLE IF NOT EXISTS civiccrm_audit ("
     " seq INTEGER PRIMARY KEY AUTOINCREMENT, entry TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS civiccrm_keys (key_id TEXT PRIMARY KEY, wrapped BLOB NOT NULL)",
 )
 
 
@@ -616,9 +620,11 @@ class SQLiteStorage:
     A database written by a newer civiccrm (a newer storage layout, or a newer
     :attr:`Schema.version`) is refused with :class:`StorageError`, untouched.
 
-    Deleting a data key (:meth:`delete_key`) overwrites it inside the database file
-    (``secure_delete``); an older copy may stay in the WAL file until the next
-    checkpoint, and in any backup taken before.
+    Wrapped data keys live in a file of their own, ``<database>.keys``, never in the
+    database file: a copy of the database holds no key. Key writes are not part of
+    transactions (durable when :meth:`put_key` returns). Deleting a key
+    (:meth:`delete_key`) overwrites it in the key file and empties its WAL; a backup
+    of the key file taken before still holds it.
 
     .. versionadded:: 0.1.0
     """
@@ -644,6 +650,7 @@ class SQLiteStorage:
         # this lock gives it to one thread at a time, for a call or a whole transaction.
         self._mutex: threading.RLock | None = threading.RLock() if self.memory else None
         self._shared: _ThreadState | None = None
+        self._keys = SQLiteKeyStore(None if self.memory else key_file_path(self.path))
         if not self.memory:
             folder = os.path.dirname(self.path)
             if not os.path.isdir(folder):
@@ -728,8 +735,24 @@ class SQLiteStorage:
         """Bring the storage layout from ``stored`` to LAYOUT_VERSION (inside a transaction)."""
         if stored >= LAYOUT_VERSION:
             return
-        # Layout 1 is the first: nothing to convert yet. Later layouts add steps here:
-        # if stored < 2: ... ALTER/CREATE ...
+        if stored < 2:
+            # Layout 2: wrapped keys move from the civiccrm_keys table to the key file.
+            # Copied first (durably), then securely deleted here: a crash in between
+            # leaves them in both places, and opening again finishes the move.
+            has_table = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'civiccrm_keys'"
+            ).fetchone()
+            if has_table:
+                for key_id, wrapped in conn.execute(
+                    "SELECT key_id, wrapped FROM civiccrm_keys"
+                ).fetchall():
+                    self._keys.put(key_id, bytes(wrapped))
+                conn.execute("PRAGMA secure_delete = ON")
+                try:
+                    conn.execute("DELETE FROM civiccrm_keys")
+                    conn.execute("DROP TABLE civiccrm_keys")
+                finally:
+                    conn.execute("PRAGMA secure_delete = OFF")
         conn.execute(
             "INSERT OR REPLACE INTO civiccrm_meta (key, value) VALUES (?, ?)",
             (_META_LAYOUT, str(LAYOUT_VERSION)),
@@ -1563,33 +1586,19 @@ class SQLiteStorage:
         return [(r[0], r[1]) for r in rows]
 
     def put_key(self, key_id: str, wrapped: bytes) -> None:
-        """Store a wrapped data key (replacing one with the same id)."""
-        if not isinstance(wrapped, bytes | bytearray | memoryview):
-            raise ValidationError.at("wrapped", f"a wrapped key is bytes, not {type(wrapped)}")
-        with self._write("put_key") as conn:
-            conn.execute(
-                "INSERT INTO civiccrm_keys (key_id, wrapped) VALUES (?, ?)"
-                " ON CONFLICT (key_id) DO UPDATE SET wrapped = excluded.wrapped",
-                (key_id, bytes(wrapped)),
-            )
+        """
+        Store a wrapped data key (replacing one with the same id), in the key file,
+        durably, now: not part of any open transaction.
+        """
+        self._keys.put(key_id, wrapped)
 
     def get_key(self, key_id: str) -> bytes | None:
         """A wrapped data key, or None."""
-        with self._guard("get_key") as conn:
-            row = conn.execute(
-                "SELECT wrapped FROM civiccrm_keys WHERE key_id = ?", (key_id,)
-            ).fetchone()
-        return None if row is None else bytes(row[0])
+        return self._keys.get(key_id)
 
     def delete_key(self, key_id: str) -> bool:
-        """Destroy a wrapped data key (its bytes are overwritten in the file); True if it existed."""
-        with self._write("delete_key") as conn:
-            conn.execute("PRAGMA secure_delete = ON")
-            try:
-                cur = conn.execute("DELETE FROM civiccrm_keys WHERE key_id = ?", (key_id,))
-            finally:
-                conn.execute("PRAGMA secure_delete = OFF")
-            return cur.rowcount > 0
+        """Destroy a wrapped data key (overwritten in the key file, now); True if it existed."""
+        return self._keys.delete(key_id)
 
     # ----------------------------------------------------------------------------------
 
@@ -1606,3 +1615,6 @@ class SQLiteStorage:
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
         self._shared = None
+        keys = getattr(self, "_keys", None)
+        if keys is not None:
+            keys.close()

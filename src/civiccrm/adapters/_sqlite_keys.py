@@ -1,0 +1,162 @@
+"""
+Where the SQLite backend keeps wrapped data keys: a small SQLite file of its own beside
+the database (``<database>.keys``), never inside it.
+
+Keys live apart from the records so that crypto-shredding reaches every copy of the
+records: a copy of the database file (a backup, a stolen laptop's disk) holds only
+ciphertext, and once a party's key is deleted from the key file, no copy of the
+database taken before or after can be decrypted with what is left. Key writes are not
+part of the records' transactions: :meth:`SQLiteKeyStore.put` is durable when it returns
+(the facade writes a key before any record sealed with it), and
+:meth:`SQLiteKeyStore.delete` overwrites the key's bytes (``secure_delete``) and
+truncates the key file's write-ahead log, so the deleted key is in neither file.
+
+.. versionadded:: 0.1.0
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+from typing import Final
+
+from civiccrm.errors import StorageError, ValidationError
+
+__all__ = ["SQLiteKeyStore", "key_file_path"]
+
+_BACKEND: Final = "sqlite"
+_DDL: Final = (
+    "CREATE TABLE IF NOT EXISTS civiccrm_keys (key_id TEXT PRIMARY KEY, wrapped BLOB NOT NULL)"
+)
+
+
+def key_file_path(database_path: str) -> str:
+    """The key file of the database at ``database_path``."""
+    return database_path + ".keys"
+
+
+class SQLiteKeyStore:
+    """
+    Wrapped data keys in their own SQLite file (``path``), or in memory (``path`` None,
+    for ``sqlite:///:memory:`` databases). Thread-safe: one connection behind a lock,
+    reopened in a child process after ``fork``.
+    """
+
+    def __init__(self, path: str | None, *, busy_timeout: float = 30.0) -> None:
+        self.path = path
+        self.busy_timeout = busy_timeout
+        self._lock = threading.Lock()
+        self._memory: dict[str, bytes] = {}
+        self._conn: sqlite3.Connection | None = None
+        self._pid = os.getpid()
+        self._closed = False
+        # The file is opened (and created) when first used.
+
+    def _connect(self) -> sqlite3.Connection:
+        assert self.path is not None
+        try:
+            conn = sqlite3.connect(
+                self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+            )
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":  # pragma: no cover - a file system without WAL
+                raise StorageError(
+                    f"{self.path}: the key file cannot use WAL ({mode})", backend=_BACKEND
+                )
+            # A key must be on disk before records sealed with it are committed.
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA secure_delete = ON")
+            conn.execute(_DDL)
+        except sqlite3.Error as exc:
+            raise StorageError(
+                f"cannot open the key file {self.path}: {exc}", backend=_BACKEND
+            ) from exc
+        return conn
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StorageError(f"{self.path}: the key store is closed", backend=_BACKEND)
+        if self._pid != os.getpid():
+            # Never use a connection inherited across fork: open our own.
+            self._pid = os.getpid()
+            self._conn = None
+        if self._conn is None:
+            self._conn = self._connect()
+        return self._conn
+
+    def put(self, key_id: str, wrapped: bytes) -> None:
+        """Store ``wrapped`` under ``key_id`` (replacing it), durably, now."""
+        if not isinstance(key_id, str) or not key_id:
+            raise ValidationError.at("key_id", "a key id is a non-empty string")
+        if not isinstance(wrapped, bytes | bytearray | memoryview):
+            raise ValidationError.at("wrapped", f"a wrapped key is bytes, not {type(wrapped)}")
+        with self._lock:
+            if self.path is None:
+                self._check_open()
+                self._memory[key_id] = bytes(wrapped)
+                return
+            self._run(
+                "store a key",
+                "INSERT INTO civiccrm_keys (key_id, wrapped) VALUES (?, ?)"
+                " ON CONFLICT (key_id) DO UPDATE SET wrapped = excluded.wrapped",
+                (key_id, bytes(wrapped)),
+            )
+
+    def get(self, key_id: str) -> bytes | None:
+        """The wrapped key stored under ``key_id``, or None."""
+        with self._lock:
+            if self.path is None:
+                self._check_open()
+                return self._memory.get(key_id)
+            try:
+                row = (
+                    self._connection()
+                    .execute("SELECT wrapped FROM civiccrm_keys WHERE key_id = ?", (key_id,))
+                    .fetchone()
+                )
+            except sqlite3.Error as exc:
+                raise StorageError(
+                    f"reading a key from {self.path} failed: {exc}", backend=_BACKEND
+                ) from exc
+            return None if row is None else bytes(row[0])
+
+    def delete(self, key_id: str) -> bool:
+        """Destroy the key: overwritten in the file, the log truncated. True if it existed."""
+        with self._lock:
+            if self.path is None:
+                self._check_open()
+                return self._memory.pop(key_id, None) is not None
+            conn = self._connection()
+            try:
+                cur = conn.execute("DELETE FROM civiccrm_keys WHERE key_id = ?", (key_id,))
+                existed = cur.rowcount > 0
+                # The old page (with the key) is in the WAL until a checkpoint: copy the
+                # overwritten page back into the file and empty the WAL now.
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as exc:
+                raise StorageError(
+                    f"deleting a key from {self.path} failed: {exc}", backend=_BACKEND
+                ) from exc
+            return existed
+
+    def _run(self, action: str, sql: str, params: tuple[object, ...]) -> None:
+        try:
+            self._connection().execute(sql, params)
+        except sqlite3.Error as exc:
+            raise StorageError(f"{action} in {self.path} failed: {exc}", backend=_BACKEND) from exc
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StorageError("the key store is closed", backend=_BACKEND)
+
+    def close(self) -> None:
+        """Close the key file."""
+        with self._lock:
+            self._closed = True
+            if self._conn is not None and self._pid == os.getpid():
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.close()
+            self._conn = None
