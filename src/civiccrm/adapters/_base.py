@@ -408,6 +408,15 @@ class Storage(Protocol):
         """Destroy a wrapped data key, leaving no copy in the backend; True if it existed."""
         ...
 
+    def list_keys(self, *, after: str = "", limit: int = 1000) -> list[str]:
+        """
+        The ids of stored keys greater than ``after``, in ascending (code point) order,
+        at most ``limit`` of them: how key rotation visits every key, resumably.
+
+        .. versionadded:: 0.1.0
+        """
+        ...
+
     def close(self) -> None:
         """Release connections and files. The backend is unusable afterwards."""
         ...

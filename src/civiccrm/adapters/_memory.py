@@ -548,6 +548,14 @@ class MemoryStorage:
             self._check_open()
             return self._keys.get(key_id)
 
+    def list_keys(self, *, after: str = "", limit: int = 1000) -> list[str]:
+        """Key ids greater than ``after``, in order, at most ``limit``."""
+        with self._lock:
+            self._check_open()
+            if limit <= 0:
+                return []
+            return sorted(k for k in self._keys if k > after)[:limit]
+
     def delete_key(self, key_id: str) -> bool:
         """Destroy a wrapped data key; True if it existed."""
         with self._lock:

@@ -1600,6 +1600,10 @@ class SQLiteStorage:
         """Destroy a wrapped data key (overwritten in the key file, now); True if it existed."""
         return self._keys.delete(key_id)
 
+    def list_keys(self, *, after: str = "", limit: int = 1000) -> list[str]:
+        """Key ids greater than ``after``, in order, at most ``limit``."""
+        return self._keys.list(after=after, limit=limit)
+
     # ----------------------------------------------------------------------------------
 
     def close(self) -> None:

@@ -123,6 +123,29 @@ class SQLiteKeyStore:
                 ) from exc
             return None if row is None else bytes(row[0])
 
+    def list(self, *, after: str = "", limit: int = 1000) -> list[str]:
+        """Key ids greater than ``after``, in code point order, at most ``limit``."""
+        if limit <= 0:
+            return []
+        with self._lock:
+            if self.path is None:
+                self._check_open()
+                return sorted(k for k in self._memory if k > after)[:limit]
+            try:
+                rows = (
+                    self._connection()
+                    .execute(
+                        "SELECT key_id FROM civiccrm_keys WHERE key_id > ? ORDER BY key_id LIMIT ?",
+                        (after, limit),
+                    )
+                    .fetchall()
+                )
+            except sqlite3.Error as exc:
+                raise StorageError(
+                    f"listing keys in {self.path} failed: {exc}", backend=_BACKEND
+                ) from exc
+            return [r[0] for r in rows]
+
     def delete(self, key_id: str) -> bool:
         """Destroy the key: overwritten in the file, the log truncated. True if it existed."""
         with self._lock:

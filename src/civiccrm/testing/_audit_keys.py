@@ -69,6 +69,26 @@ class AuditKeyConformance:
         assert before == after[:2]
         assert after[2][1] == "c"
 
+    def test_list_keys_pages_in_order(self, storage: Storage) -> None:
+        """list_keys gives every key id once, in code point order, page by page."""
+        ids = ["party:b", "party:a", "sys:index", "case:z", "party:\u00e9", "A", "a"]
+        for i, key_id in enumerate(ids):
+            storage.put_key(key_id, bytes([i]))
+        assert storage.list_keys() == sorted(ids)
+        seen: list[str] = []
+        after = ""
+        while page := storage.list_keys(after=after, limit=2):
+            assert len(page) <= 2
+            seen += page
+            after = page[-1]
+        assert seen == sorted(ids)
+        assert storage.list_keys(after="party:a", limit=10) == [
+            k for k in sorted(ids) if k > "party:a"
+        ]
+        storage.delete_key("party:a")
+        assert "party:a" not in storage.list_keys()
+        assert storage.list_keys(limit=0) == []
+
     def test_keys(self, storage: Storage) -> None:
         """A wrapped key is stored as given, replaced by a put with the same id, and destroyed."""
         every_byte = bytes(range(256))

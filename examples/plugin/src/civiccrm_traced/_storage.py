@@ -133,5 +133,8 @@ class TracedStorage:
     def delete_key(self, key_id: str) -> bool:
         return self._timed("delete_key", lambda: self.inner.delete_key(key_id))
 
+    def list_keys(self, *, after: str = "", limit: int = 1000) -> list[str]:
+        return self._timed("list_keys", lambda: self.inner.list_keys(after=after, limit=limit))
+
     def close(self) -> None:
         self.inner.close()
