@@ -400,6 +400,15 @@ class Storage(Protocol):
         """
         ...
 
+    def put_keys(self, keys: Sequence[tuple[str, bytes]]) -> None:
+        """
+        Store many wrapped keys at once, all or none (as :meth:`put_key`: durable when
+        it returns, not part of transactions). Bulk imports make thousands of keys.
+
+        .. versionadded:: 0.1.0
+        """
+        ...
+
     def get_key(self, key_id: str) -> bytes | None:
         """A wrapped data key, or None."""
         ...

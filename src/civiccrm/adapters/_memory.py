@@ -548,6 +548,18 @@ class MemoryStorage:
             self._check_open()
             return self._keys.get(key_id)
 
+    def put_keys(self, keys: Sequence[tuple[str, bytes]]) -> None:
+        """Store many wrapped keys at once."""
+        items = list(keys)
+        for i, (key_id, wrapped) in enumerate(items):
+            if not isinstance(key_id, str) or not key_id:
+                raise ValidationError.at(f"keys[{i}][0]", "a key id is a non-empty string")
+            if not isinstance(wrapped, bytes | bytearray | memoryview):
+                raise ValidationError.at(f"keys[{i}][1]", "a wrapped key is bytes")
+        with self._lock:
+            self._check_open()
+            self._keys.update((k, bytes(w)) for k, w in items)
+
     def list_keys(self, *, after: str = "", limit: int = 1000) -> list[str]:
         """Key ids greater than ``after``, in order, at most ``limit``."""
         with self._lock:

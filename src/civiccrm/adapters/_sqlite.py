@@ -1592,6 +1592,10 @@ class SQLiteStorage:
         """
         self._keys.put(key_id, wrapped)
 
+    def put_keys(self, keys: Sequence[tuple[str, bytes]]) -> None:
+        """Store many wrapped keys at once, all or none, durably, now."""
+        self._keys.put_many(keys)
+
     def get_key(self, key_id: str) -> bytes | None:
         """A wrapped data key, or None."""
         return self._keys.get(key_id)

@@ -20,6 +20,7 @@ import contextlib
 import os
 import sqlite3
 import threading
+from collections.abc import Sequence
 from typing import Final
 
 from civiccrm.errors import StorageError, ValidationError
@@ -104,6 +105,39 @@ class SQLiteKeyStore:
                 " ON CONFLICT (key_id) DO UPDATE SET wrapped = excluded.wrapped",
                 (key_id, bytes(wrapped)),
             )
+
+    def put_many(self, keys: Sequence[tuple[str, bytes]]) -> None:
+        """Store many wrapped keys in one transaction, durably, now."""
+        items = list(keys)
+        for i, (key_id, wrapped) in enumerate(items):
+            if not isinstance(key_id, str) or not key_id:
+                raise ValidationError.at(f"keys[{i}][0]", "a key id is a non-empty string")
+            if not isinstance(wrapped, bytes | bytearray | memoryview):
+                raise ValidationError.at(f"keys[{i}][1]", "a wrapped key is bytes")
+        if not items:
+            return
+        with self._lock:
+            if self.path is None:
+                self._check_open()
+                self._memory.update((k, bytes(w)) for k, w in items)
+                return
+            conn = self._connection()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    conn.executemany(
+                        "INSERT INTO civiccrm_keys (key_id, wrapped) VALUES (?, ?)"
+                        " ON CONFLICT (key_id) DO UPDATE SET wrapped = excluded.wrapped",
+                        [(k, bytes(w)) for k, w in items],
+                    )
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StorageError(
+                    f"storing keys in {self.path} failed: {exc}", backend=_BACKEND
+                ) from exc
 
     def get(self, key_id: str) -> bytes | None:
         """The wrapped key stored under ``key_id``, or None."""

@@ -69,6 +69,16 @@ class AuditKeyConformance:
         assert before == after[:2]
         assert after[2][1] == "c"
 
+    def test_put_keys_stores_many_at_once(self, storage: Storage) -> None:
+        """put_keys stores (or replaces) every key given; an empty list is fine."""
+        storage.put_key("k0", b"old")
+        storage.put_keys([(f"k{i}", bytes([i % 256]) * 40) for i in range(300)])
+        storage.put_keys([])
+        assert [storage.get_key(f"k{i}") for i in range(300)] == [
+            bytes([i % 256]) * 40 for i in range(300)
+        ]
+        assert len(storage.list_keys(limit=1000)) == 300
+
     def test_list_keys_pages_in_order(self, storage: Storage) -> None:
         """list_keys gives every key id once, in code point order, page by page."""
         ids = ["party:b", "party:a", "sys:index", "case:z", "party:\u00e9", "A", "a"]

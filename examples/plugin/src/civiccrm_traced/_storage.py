@@ -127,6 +127,9 @@ class TracedStorage:
     def put_key(self, key_id: str, wrapped: bytes) -> None:
         self._timed("put_key", lambda: self.inner.put_key(key_id, wrapped))
 
+    def put_keys(self, keys: Sequence[tuple[str, bytes]]) -> None:
+        self._timed("put_keys", lambda: self.inner.put_keys(keys))
+
     def get_key(self, key_id: str) -> bytes | None:
         return self._timed("get_key", lambda: self.inner.get_key(key_id))
 
