@@ -1,7 +1,9 @@
 """
-civiccrm.privacy: pure policy and keys: classification, redaction, encryption, retention, audit, access (no I/O).
+Personal data at rest and in use: field encryption and blind indexes (``crypto``), the
+hash-chained audit log (``audit``) and role-based views (``access``).
 
-Nothing is public here yet; later releases fill it in.
+Everything here is pure policy: no I/O. The facade (:mod:`civiccrm.crm`) wires it to
+storage, keys and the caller.
 """
 
 __all__: list[str] = []
