@@ -84,6 +84,7 @@ CASE_COLUMNS = (
     "version",
     "doc",
     "status",
+    "reference",
     "case_type",
     "queue",
     "assignee",
@@ -246,6 +247,7 @@ def hand_values(c: Case) -> tuple[Any, ...]:
     source, ext = next(iter(c.external_ids.items()))
     return (
         c.status.value,
+        c.reference,
         c.case_type,
         c.queue,
         _s(c.assignee),
@@ -358,6 +360,7 @@ class CaseRow(Base):
     version: Mapped[int] = mapped_column(Integer)
     doc: Mapped[str] = mapped_column(Text)
     status: Mapped[str | None] = mapped_column(Text)
+    reference: Mapped[str | None] = mapped_column(Text)
     case_type: Mapped[str | None] = mapped_column(Text)
     queue: Mapped[str | None] = mapped_column(Text)
     assignee: Mapped[str | None] = mapped_column(Text)

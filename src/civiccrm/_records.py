@@ -24,7 +24,7 @@ from civiccrm.adapters._base import (
     Scalar,
     Schema,
 )
-from civiccrm.errors import StorageError, ValidationError
+from civiccrm.errors import IntegrityError, StorageError, ValidationError
 from civiccrm.models import (
     Agent,
     Case,
@@ -40,6 +40,7 @@ from civiccrm.models import (
 )
 from civiccrm.models._trusted import _uuid_cached as _uuid
 from civiccrm.models._trusted import trusted_structurer
+from civiccrm.privacy.crypto import SEAL_KEY, DataKey, seal, sealed_key_ref, unseal
 
 __all__ = [
     "KINDS",
@@ -88,11 +89,17 @@ def dump_doc(data: object) -> str:
         return orjson.dumps(data).decode()
     except (orjson.JSONEncodeError, TypeError):
         # What orjson refuses (an integer over 64 bits, a lone surrogate) the standard
-        # library writes, or refuses in its own words.
-        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        # library writes, or refuses in its own words, after a space: orjson never
+        # writes one, and it would read a large integer back as a float, so the space
+        # tells _loads to use the standard library.
+        return " " + json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
-_loads: Final = orjson.loads
+def _loads(doc: str) -> Any:
+    """A document as dump_doc wrote it."""
+    if doc.startswith(" "):
+        return json.loads(doc)
+    return orjson.loads(doc)
 
 
 def _id(value: uuid.UUID | None) -> str | None:
@@ -165,7 +172,8 @@ _OPEN = (Filter("status", "in", OPEN_STATUSES),)
 
 SCHEMA: Final = Schema(
     # 2: case.reference (filled in from the documents of an older file).
-    version=2,
+    # 3: party_lookup (blind indexes of parties' emails, phones and external ids).
+    version=3,
     kinds=(
         KindSpec(
             "citizen",
@@ -244,6 +252,12 @@ SCHEMA: Final = Schema(
             (ColumnSpec("username", T), ColumnSpec("active", INT)),
             key_column="username",
         ),
+        # One row per (blind index token, party): exact look-ups of encrypted emails,
+        # phones and external ids. The id is "<token>|<party id>"; the doc is empty.
+        KindSpec(
+            "party_lookup",
+            (ColumnSpec("token", T, indexed=True), ColumnSpec("party_id", T, indexed=True)),
+        ),
     ),
 )
 
@@ -251,27 +265,52 @@ SCHEMA: Final = Schema(
 class Kind(Generic[M]):
     """One model class stored as one kind of record."""
 
-    def __init__(self, name: str, cls: type[M], columns: Callable[[M], dict[str, Scalar]]) -> None:
+    def __init__(
+        self,
+        name: str,
+        cls: type[M],
+        columns: Callable[[M], dict[str, Scalar]],
+        *,
+        blind_columns: tuple[str, ...] = (),
+    ) -> None:
         self.name = name
         self.cls = cls
         self.columns = columns
         self.spec = SCHEMA.kind(name)
         self._trusted = trusted_structurer(cls)
+        #: Columns holding values that are stored as blind indexes (keyed hashes).
+        self.blind_columns: tuple[str, ...] = blind_columns
+
+    def _unseal(
+        self,
+        record: Record,
+        data: dict[str, Any],
+        keys: Callable[[str, int], DataKey | None] | None,
+    ) -> dict[str, Any]:
+        ref = sealed_key_ref(data)
+        assert ref is not None
+        if keys is None:
+            raise IntegrityError(f"{self.name} {record.id} is sealed, and no keys were given")
+        return unseal(data, self.cls, key=keys(*ref), aad_prefix=f"{self.name}/{record.id}")
 
     def to_record(
         self,
         obj: M,
         converter: cattrs.Converter,
         *,
+        key: DataKey | None = None,
+        blind: Callable[[str], str] | None = None,
         record_id: uuid.UUID | None = None,
         times: Mapping[str, datetime] | None = None,
     ) -> Record:
         """
         The record for ``obj`` (its version as it is now).
 
-        ``record_id`` and ``times`` (datetime fields by name) replace the object's own
-        values in the record, for bulk imports: the same as storing an evolved copy,
-        without building and validating that copy.
+        ``key`` seals the personal-data fields (each encrypted on its own, bound to this
+        record and field); ``blind`` turns the columns of :attr:`blind_columns` into
+        blind indexes. ``record_id`` and ``times`` (datetime fields by name) replace the
+        object's own values in the record, for bulk imports: the same as storing an
+        evolved copy, without building and validating that copy.
         """
         raw = converter.unstructure(obj, self.cls)
         columns = self.columns(obj)
@@ -283,25 +322,53 @@ class Kind(Generic[M]):
                 raw[name] = format_utc(value)
                 if name in columns:
                     columns[name] = micros(value)
+        if self.blind_columns:
+            if blind is None:
+                raise ValueError(f"{self.name} records need a blind index for their columns")
+            for name in self.blind_columns:
+                plain = columns.get(name)
+                if isinstance(plain, str):
+                    columns[name] = blind(plain)
+        if key is not None:
+            raw = seal(raw, self.cls, key=key, aad_prefix=f"{self.name}/{rid}")
         return Record(self.name, rid, obj.version, dump_doc(raw), columns)
 
-    def from_record(self, record: Record, converter: cattrs.Converter) -> M:
+    def from_record(
+        self,
+        record: Record,
+        converter: cattrs.Converter,
+        keys: Callable[[str, int], DataKey | None] | None = None,
+    ) -> M:
         """
         The model stored in ``record``, with the record's version.
+
+        A sealed document is opened with the key ``keys(key_id, generation)`` returns;
+        None there means the key was erased, and the personal fields come back empty.
 
         Documents civiccrm wrote were validated then, so they are read back by the
         trusted structurer (no validators run again); a document it cannot take (from
         an older or newer writer, or damaged) goes through the strict converter, which
         raises StorageError saying what is wrong.
+
+        Raises:
+            IntegrityError: a sealed field does not open with its key (moved from
+                another record or field, or altered), or the key is missing.
         """
         try:
             data: dict[str, Any] = _loads(record.doc)
+        except ValueError:
+            data = {}
+        if SEAL_KEY in data:
+            data = self._unseal(record, data, keys)
+        try:
             data["version"] = record.version
             return self._trusted(data)
         except (KeyError, TypeError, ValueError):
             pass
         try:
             data = json.loads(record.doc)
+            if SEAL_KEY in data:
+                data = self._unseal(record, data, keys)
             data["version"] = record.version
             return converter.structure(data, self.cls)
         except (ValueError, TypeError, ValidationError, cattrs.BaseValidationError) as exc:
@@ -311,8 +378,10 @@ class Kind(Generic[M]):
 
 
 KINDS: Final[dict[type, Kind[Any]]] = {
-    Citizen: Kind("citizen", Citizen, _party_columns),
-    Organization: Kind("organization", Organization, _party_columns),
+    Citizen: Kind("citizen", Citizen, _party_columns, blind_columns=("external_key",)),
+    Organization: Kind(
+        "organization", Organization, _party_columns, blind_columns=("external_key",)
+    ),
     Case: Kind("case", Case, _case_columns),
     Interaction: Kind("interaction", Interaction, _interaction_columns),
     CaseEvent: Kind("case_event", CaseEvent, _event_columns),

@@ -9,18 +9,31 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
+import os
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar, cast
 
 import attrs
 import pluggy
 
 from civiccrm._clock import Clock, SystemClock
+from civiccrm._keys import (
+    INDEX_KEY,
+    KEY_ENV,
+    KeyProvider,
+    KeyRing,
+    LocalKeyProvider,
+    case_key_id,
+    has_keys,
+    party_key_id,
+    provider_from_spec,
+)
 from civiccrm._records import (
     KINDS,
     OPEN_STATUSES,
@@ -32,7 +45,7 @@ from civiccrm._records import (
     micros,
 )
 from civiccrm.adapters._base import Cursor, Filter, Order, Query, Record, Storage, UpsertResult
-from civiccrm.errors import ConflictError, NotFoundError, ValidationError
+from civiccrm.errors import ConflictError, NotFoundError, PolicyError, ValidationError
 from civiccrm.models import (
     Agent,
     AttributeValue,
@@ -42,6 +55,7 @@ from civiccrm.models import (
     CaseSummary,
     Channel,
     Citizen,
+    ContactKind,
     Direction,
     EventKind,
     EventValue,
@@ -58,9 +72,19 @@ from civiccrm.models import (
     new_id,
 )
 from civiccrm.plugins import make_plugin_manager, open_storage
+from civiccrm.privacy.crypto import (
+    DataKey,
+    blind_index,
+    external_id_for_index,
+    normalize_email_for_index,
+    normalize_phone_for_index,
+)
 from civiccrm.profile import Profile, load_profile
 
 __all__ = ["CRM", "Actor", "HistoryEntry", "ResultPage", "open"]
+
+#: How an erased party's record (a tombstone) begins.
+_TOMBSTONE: Final = '{"_erased"'
 
 M = TypeVar("M", bound=Stored)
 P = TypeVar("P", Citizen, Organization)
@@ -113,6 +137,7 @@ def open(
     profile: Profile | str | Path,
     actor: Actor | None = None,
     clock: Clock | None = None,
+    key: KeyProvider | str | None = None,
     plugins: Sequence[object] = (),
     load_entry_points: bool = True,
 ) -> CRM:
@@ -132,6 +157,12 @@ def open(
         profile: the agency profile, or the path of its TOML file.
         actor: who acts in this session (recorded on every event).
         clock: where the time comes from (the system clock if omitted).
+        key: the agency's key-encryption key: a :class:`~civiccrm.KeyProvider`, or a
+            spec string (``file:/path/to/key``, ``env:VARIABLE``, or whatever a
+            ``civiccrm_key_provider`` plugin understands). Default: the spec in
+            ``$CIVICCRM_KEY``; else, for a SQLite file, the key file beside it
+            (``<database>.kek``, made with the database); for ``memory://``, a random
+            key for the session.
         plugins: extra plugin objects or modules to register.
         load_entry_points: whether to load plugins installed under the ``civiccrm``
             entry-point group.
@@ -141,6 +172,8 @@ def open(
         PluginError: no backend handles the URL, or a plugin is broken.
         StorageError: the backend cannot open the database, or it was written by a
             newer civiccrm.
+        PolicyError: no key, or a key file that others may read.
+        IntegrityError: the key does not open this database's keys (a wrong key).
 
     .. versionadded:: 0.1.0
     """
@@ -152,10 +185,58 @@ def open(
         from civiccrm._records import SCHEMA
 
         storage.migrate(SCHEMA)
+        provider = _key_provider(url, storage, key, pm)
+        keyring = KeyRing(storage, provider)
+        keyring.check()
     except BaseException:
         storage.close()
         raise
-    return CRM(storage, profile, actor=actor or Actor(), clock=clock or SystemClock(), plugins=pm)
+    return CRM(
+        storage,
+        profile,
+        actor=actor or Actor(),
+        clock=clock or SystemClock(),
+        plugins=pm,
+        keys=keyring,
+    )
+
+
+def _sqlite_file(url: str) -> str | None:
+    """The database file of a SQLite URL (also behind a ``wrapper+`` scheme), or None."""
+    tail = url.split("+", 1)[1] if "+" in url.split("://", 1)[0] else url
+    if not tail.startswith("sqlite:///"):
+        return None
+    path = tail[len("sqlite:///") :]
+    return None if path in ("", ":memory:") else os.path.abspath(path)
+
+
+def _key_provider(
+    url: str, storage: Storage, key: KeyProvider | str | None, pm: pluggy.PluginManager
+) -> KeyProvider:
+    if isinstance(key, KeyProvider):
+        return key
+    spec = key if key is not None else os.environ.get(KEY_ENV) or None
+    if spec is not None:
+        if not isinstance(spec, str):
+            raise PolicyError(f"key must be a KeyProvider or a spec string, not {spec!r}")
+        found = pm.hook.civiccrm_key_provider(spec=spec)
+        if found is not None:
+            return cast(KeyProvider, found)
+        builtin = provider_from_spec(spec)
+        if builtin is None:
+            raise PolicyError(
+                f"no key provider understands {spec!r} (built in: file:/path, env:VARIABLE)"
+            )
+        return builtin
+    path = _sqlite_file(url)
+    if path is not None:
+        # A new database gets a key file beside it; an existing one needs its own.
+        return LocalKeyProvider.from_file(path + ".kek", create=not has_keys(storage))
+    if not storage.capabilities.persistent:
+        return LocalKeyProvider.generate()
+    raise PolicyError(
+        f"{url}: give the key-encryption key (key=..., or {KEY_ENV}=file:/path or env:VAR)"
+    )
 
 
 class CRM:
@@ -177,8 +258,12 @@ class CRM:
         actor: Actor,
         clock: Clock,
         plugins: pluggy.PluginManager,
+        keys: KeyRing | None = None,
     ) -> None:
         self.storage = storage
+        #: The data keys (a random key-encryption key for this session if none given).
+        self.keys = keys if keys is not None else KeyRing(storage, LocalKeyProvider.generate())
+        self._index_secret: bytes | None = None
         self.profile = profile
         self.actor = actor
         self.clock = clock
@@ -277,13 +362,62 @@ class CRM:
         record = self.storage.get(kind.name, str(record_id))
         if record is None:
             raise NotFoundError(kind.name.replace("_", " "), record_id)
-        return kind.from_record(record, self.converter)
+        if record.doc.startswith(_TOMBSTONE):
+            raise NotFoundError(kind.name.replace("_", " "), f"{record_id} (erased)")
+        return self._from_record(kind, record)
 
-    def _write(self, obj: M) -> M:
-        """Store ``obj`` (version 0: insert) and return it with its new version."""
+    def _from_record(self, kind: Kind[M], record: Record) -> M:
+        return kind.from_record(record, self.converter, self.keys.get)
+
+    def _to_record(self, obj: M, key: DataKey | None = None, **kw: Any) -> Record:
         kind = self._kind(type(obj))
-        stored = self.storage.put(kind.to_record(obj, self.converter), expected_version=obj.version)
+        if key is None:
+            key = self._seal_key(obj)
+        return kind.to_record(obj, self.converter, key=key, blind=self._blind_external_id, **kw)
+
+    def _write(self, obj: M, *, key: DataKey | None = None) -> M:
+        """Store ``obj`` (version 0: insert) and return it with its new version."""
+        stored = self.storage.put(self._to_record(obj, key), expected_version=obj.version)
         return attrs.evolve(obj, version=stored.version)  # type: ignore[misc]
+
+    # --- keys and blind indexes ------------------------------------------------------
+
+    def _seal_key(self, obj: object) -> DataKey | None:
+        """The data key that seals ``obj``'s personal data (None: it holds none)."""
+        if isinstance(obj, Citizen | Organization):
+            return self.keys.current(party_key_id(obj.id), create=True)
+        if isinstance(obj, Case):
+            return self._case_key(obj)
+        if isinstance(obj, Interaction):
+            if obj.party is not None:
+                return self.keys.current(party_key_id(obj.party.id), create=True)
+            if obj.case_id is not None:
+                return self._case_key(self._load(Case, obj.case_id))
+            return self.keys.current(f"interaction:{obj.id}", create=True)
+        if isinstance(obj, CaseEvent):
+            return self._case_key(self._load(Case, obj.case_id))
+        return None
+
+    def _case_key_id(self, case: Case) -> str:
+        if case.requester is not None:
+            return party_key_id(case.requester.id)
+        return case_key_id(case.id)
+
+    def _case_key(self, case: Case) -> DataKey:
+        """A case's data key: its requester's, or its own for an anonymous report."""
+        return self.keys.current(self._case_key_id(case), create=True)
+
+    def _index_key(self) -> bytes:
+        if self._index_secret is None:
+            self._index_secret = self.keys.system_key(INDEX_KEY)
+        return self._index_secret
+
+    def _blind(self, purpose: str, value: str) -> str:
+        return blind_index(self._index_key(), purpose, value)
+
+    def _blind_external_id(self, value: str) -> str:
+        """The blind index of a party's ``source:id`` (its import key column)."""
+        return self._blind("external_id", value)
 
     def _event(self, case: Case, kind: EventKind, **fields: Any) -> CaseEvent:
         event = CaseEvent(
@@ -294,19 +428,23 @@ class CRM:
             actor=self.actor.agent_id,
             **fields,
         )
-        return self._write(event)
+        return self._write(event, key=self._case_key(case))
 
     def _page(self, cls: type[M], query: Query) -> ResultPage[M]:
         kind = self._kind(cls)
         page = self.storage.query(query)
         return ResultPage(
-            tuple(kind.from_record(r, self.converter) for r in page.records), page.next
+            tuple(
+                self._from_record(kind, r) for r in page.records if not r.doc.startswith(_TOMBSTONE)
+            ),
+            page.next,
         )
 
     def _stream(self, cls: type[M], query: Query) -> Iterator[M]:
         kind = self._kind(cls)
         for record in self.storage.stream(query):
-            yield kind.from_record(record, self.converter)
+            if not record.doc.startswith(_TOMBSTONE):
+                yield self._from_record(kind, record)
 
     # ----------------------------------------------------------------------------------
     # Service history
@@ -342,9 +480,11 @@ class PartyService(Generic[P]):
         """Store a new party; returns it with ``created_at`` set and version 1."""
         now = self._crm._now()
         with self._crm.transaction():
-            return self._crm._write(
+            stored = self._crm._write(
                 attrs.evolve(party, created_at=party.created_at or now, updated_at=now, version=0)
             )
+            self._sync_lookups([stored])
+            return stored
 
     def get(self, party_id: uuid.UUID | str) -> P:
         """The party. Raises NotFoundError."""
@@ -357,13 +497,122 @@ class PartyService(Generic[P]):
         """
         if party.version < 1:
             raise ValidationError.at("version", "update a party that was loaded or created first")
-        return self._crm._write(attrs.evolve(party, updated_at=self._crm._now()))
+        with self._crm.transaction():
+            stored = self._crm._write(attrs.evolve(party, updated_at=self._crm._now()))
+            self._sync_lookups([stored])
+            return stored
 
     def find_by_external_id(self, source: str, external_id: str) -> P | None:
         """The party imported with ``external_ids[source] == external_id`` as its first id."""
         kind = self._crm._kind(self._cls)
-        record = self._crm.storage.get_by_key(kind.name, f"{source}:{external_id}")
-        return None if record is None else kind.from_record(record, self._crm.converter)
+        token = self._crm._blind_external_id(f"{source}:{external_id}")
+        record = self._crm.storage.get_by_key(kind.name, token)
+        if record is None or record.doc.startswith(_TOMBSTONE):
+            return None
+        return self._crm._from_record(kind, record)
+
+    def find(
+        self,
+        *,
+        email: str | None = None,
+        phone: str | None = None,
+        external_id: tuple[str, str] | None = None,
+    ) -> list[P]:
+        """
+        The parties with this email address, phone number or external id (any of
+        their contact points or ids), by exact match on its normalised form. Nothing
+        is stored in clear: the look-up goes through blind indexes (keyed hashes).
+        """
+        given = [v for v in (email, phone, external_id) if v is not None]
+        if len(given) != 1:
+            raise ValidationError.at("", "give exactly one of email, phone or external_id")
+        crm = self._crm
+        if email is not None:
+            token = crm._blind("email", normalize_email_for_index(email))
+        elif phone is not None:
+            region = crm.profile.agency.default_region
+            token = crm._blind("phone", normalize_phone_for_index(phone, region))
+        else:
+            assert external_id is not None
+            token = crm._blind("external_id", external_id_for_index(*external_id))
+        rows = crm.storage.query(Query("party_lookup", (Filter("token", "eq", token),)))
+        ids = [str(r.columns["party_id"]) for r in rows.records]
+        kind = crm._kind(self._cls)
+        return [
+            crm._from_record(kind, r)
+            for r in crm.storage.get_many(kind.name, ids)
+            if not r.doc.startswith(_TOMBSTONE)
+        ]
+
+    def erase(self, party: P | uuid.UUID | str, *, reason: str) -> None:
+        """
+        Erase a party (crypto-shredding): its data key is destroyed, so its personal
+        data (in its own record, in the cases it requested, their notes and events, and
+        its interactions) can no longer be decrypted by anyone, from this database or
+        any copy of it; the party's record becomes a tombstone and its look-ups go.
+        Cases keep their non-personal fields (type, status, times) for statistics.
+
+        ``reason`` is kept in clear in the tombstone (a legal basis or a request
+        number: never personal data). Erasing an erased party finishes the job.
+
+        Raises:
+            NotFoundError: there is no such party.
+        """
+        crm = self._crm
+        kind = crm._kind(self._cls)
+        pid = str(party.id if isinstance(party, Party) else party)
+        if not isinstance(reason, str) or not reason.strip():
+            raise ValidationError.at("reason", "say why the party is erased")
+        now = crm._now()
+        with crm.transaction():
+            record = crm.storage.get(kind.name, pid)
+            if record is None:
+                raise NotFoundError(kind.name, pid)
+            if not record.doc.startswith(_TOMBSTONE):
+                tomb = json.dumps(
+                    {"_erased": {"at": format_utc(now), "reason": reason.strip()}, "id": pid},
+                    separators=(",", ":"),
+                )
+                crm.storage.put(
+                    Record(kind.name, pid, record.version, tomb, {}),
+                    expected_version=record.version,
+                )
+            for row in crm.storage.stream(Query("party_lookup", (Filter("party_id", "eq", pid),))):
+                crm.storage.delete("party_lookup", row.id, expected_version=row.version)
+        # After the tombstone is committed: a crash in between leaves the key, and
+        # erasing again destroys it.
+        crm.keys.erase(party_key_id(pid), at=now)
+
+    def _sync_lookups(self, parties: Sequence[P]) -> None:
+        """Make the party_lookup rows of ``parties`` match their contact points and ids."""
+        crm = self._crm
+        region = crm.profile.agency.default_region
+        for party in parties:
+            pid = str(party.id)
+            tokens: set[str] = set()
+            for cp in party.contact_points:
+                if cp.value is None:
+                    continue
+                if cp.kind is ContactKind.EMAIL:
+                    tokens.add(crm._blind("email", normalize_email_for_index(cp.value)))
+                elif cp.kind is ContactKind.PHONE:
+                    tokens.add(crm._blind("phone", normalize_phone_for_index(cp.value, region)))
+            for source, value in party.external_ids.items():
+                tokens.add(crm._blind("external_id", external_id_for_index(source, value)))
+            have = {
+                r.id: r
+                for r in crm.storage.stream(Query("party_lookup", (Filter("party_id", "eq", pid),)))
+            }
+            wanted = {f"{t}|{pid}": t for t in tokens}
+            for rid, row in have.items():
+                if rid not in wanted:
+                    crm.storage.delete("party_lookup", rid, expected_version=row.version)
+            for rid, token in wanted.items():
+                if rid not in have:
+                    crm.storage.put(
+                        Record("party_lookup", rid, 0, "{}", {"token": token, "party_id": pid}),
+                        expected_version=0,
+                    )
 
     def list(self, *, limit: int = 100, after: Cursor | None = None) -> ResultPage[P]:
         """A page of parties in creation order."""
@@ -376,7 +625,13 @@ class PartyService(Generic[P]):
         importing the same parties again changes nothing. Each batch is atomic.
         """
         kind = self._crm._kind(self._cls)
-        return _bulk(self._crm, kind, (self._keyed(p) for p in parties), batch_size)
+        return _bulk(
+            self._crm,
+            kind,
+            (self._keyed(p) for p in parties),
+            batch_size,
+            after=self._sync_lookups,
+        )
 
     def _keyed(self, party: P) -> P:
         if not party.external_ids:
@@ -399,18 +654,29 @@ def _import_id(key: str, at: datetime) -> uuid.UUID:
     return new_id(at, random_bits=int.from_bytes(digest) >> 6)
 
 
-def _bulk(crm: CRM, kind: Kind[Any], objects: Iterable[Any], batch_size: int) -> UpsertResult:
+def _bulk(
+    crm: CRM,
+    kind: Kind[Any],
+    objects: Iterable[Any],
+    batch_size: int,
+    *,
+    after: Callable[[list[Any]], None],
+) -> UpsertResult:
     totals = [0, 0, 0]
 
-    def flush(batch: list[Record]) -> None:
-        result = crm.storage.bulk_upsert(kind.name, batch)
+    def flush(batch: list[Any]) -> None:
+        keys = crm.keys.current_many(party_key_id(p.id) for p in batch)
+        records = [crm._to_record(p, keys[party_key_id(p.id)]) for p in batch]
+        with crm.transaction():
+            result = crm.storage.bulk_upsert(kind.name, records)
+            after(batch)
         totals[0] += result.inserted
         totals[1] += result.updated
         totals[2] += result.unchanged
 
-    batch: list[Record] = []
+    batch: list[Any] = []
     for obj in objects:
-        batch.append(kind.to_record(obj, crm.converter))
+        batch.append(obj)
         if len(batch) >= batch_size:
             flush(batch)
             batch = []
@@ -501,7 +767,7 @@ class CaseService:
     def find_by_external_id(self, source: str, external_id: str) -> Case | None:
         """The case imported with ``external_ids[source] == external_id`` as its first id."""
         record = self._crm.storage.get_by_key("case", f"{source}:{external_id}")
-        return None if record is None else KINDS[Case].from_record(record, self._crm.converter)
+        return None if record is None else self._crm._from_record(KINDS[Case], record)
 
     # --- writes --------------------------------------------------------------------
 
@@ -803,10 +1069,22 @@ class CaseService:
         crm = self._crm
         kind = KINDS[Case]
         totals = [0, 0, 0]
+        pending: list[tuple[Case, uuid.UUID, dict[str, datetime]]] = []
         cases_batch: list[Record] = []
         events_batch: list[Record] = []
 
         def flush() -> None:
+            # Every key the batch needs, made and stored together before the batch.
+            keys = crm.keys.current_many(
+                party_key_id(c.requester.id) if c.requester is not None else case_key_id(cid)
+                for c, cid, _ in pending
+            )
+            for c, cid, times in pending:
+                key_id = party_key_id(c.requester.id) if c.requester else case_key_id(cid)
+                cases_batch.append(
+                    kind.to_record(c, crm.converter, key=keys[key_id], record_id=cid, times=times)
+                )
+            pending.clear()
             with crm.transaction():
                 result = crm.storage.bulk_upsert(kind.name, cases_batch)
                 crm.storage.bulk_upsert("case_event", events_batch)
@@ -827,11 +1105,11 @@ class CaseService:
             times = {"opened_at": opened} if case.opened_at is None else {}
             if case.updated_at is None:
                 times["updated_at"] = opened
-            cases_batch.append(kind.to_record(case, crm.converter, record_id=case_id, times=times))
+            pending.append((case, case_id, times))
             events_batch.append(_import_event_record(case_id, key, opened))
-            if len(cases_batch) >= batch_size:
+            if len(pending) >= batch_size:
                 flush()
-        if cases_batch:
+        if pending:
             flush()
         return UpsertResult(*totals)
 
@@ -942,7 +1220,7 @@ class AgentService:
     def find_by_username(self, username: str) -> Agent | None:
         """The agent with this username, or None."""
         record = self._crm.storage.get_by_key("agent", username)
-        return None if record is None else KINDS[Agent].from_record(record, self._crm.converter)
+        return None if record is None else self._crm._from_record(KINDS[Agent], record)
 
     def update(self, agent: Agent) -> Agent:
         """Store a changed agent; ``agent.version`` must be the stored version."""
