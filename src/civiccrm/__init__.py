@@ -9,6 +9,7 @@ reads. See https://civiccrm.readthedocs.io (docs/ in the source tree).
 from typing import Any
 
 from civiccrm._clock import Clock, FixedClock, SystemClock
+from civiccrm._keys import KeyProvider, LocalKeyProvider, RotationReport
 from civiccrm.crm import CRM, Actor, open
 from civiccrm.errors import (
     AccessDeniedError,
@@ -35,11 +36,14 @@ __all__ = [
     "ConflictError",
     "FixedClock",
     "IntegrityError",
+    "KeyProvider",
+    "LocalKeyProvider",
     "NotFoundError",
     "PluginError",
     "PolicyError",
     "Problem",
     "Profile",
+    "RotationReport",
     "StorageError",
     "SystemClock",
     "TransitionError",

@@ -582,6 +582,7 @@ class PartyService(Generic[P]):
         # After the tombstone is committed: a crash in between leaves the key, and
         # erasing again destroys it.
         crm.keys.erase(party_key_id(pid), at=now)
+        crm.plugins.hook.civiccrm_party_erased(crm=crm, kind=kind.name, party_id=pid)
 
     def _sync_lookups(self, parties: Sequence[P]) -> None:
         """Make the party_lookup rows of ``parties`` match their contact points and ids."""

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    from civiccrm._keys import KeyProvider
     from civiccrm.adapters._base import Storage
     from civiccrm.crm import CRM
     from civiccrm.models import Case, CaseEvent, Interaction
@@ -75,6 +76,25 @@ def civiccrm_storage_schemes() -> list[str]:  # type: ignore[empty-body]
     .. versionadded:: 0.1.0
 
     Who implements this: storage plugins.
+    """
+
+
+@hookspec(firstresult=True)
+def civiccrm_key_provider(spec: str) -> KeyProvider | None:
+    """
+    A key provider (the agency's key-encryption key) for ``spec``, such as
+    ``"kms:arn:aws:kms:..."`` or ``"hsm:slot-3"``; None if this plugin does not handle
+    it. The first provider returned wins. ``file:<path>`` and ``env:<VARIABLE>`` are
+    built in (:class:`civiccrm.LocalKeyProvider`).
+
+    A provider has a ``kek_id`` (naming the key, not secret) and ``wrap(secret, *,
+    key_id)`` / ``unwrap(wrapped, *, key_id)``; ``unwrap`` raises
+    :class:`~civiccrm.errors.IntegrityError` when the key does not open what it is given.
+    See :class:`civiccrm.KeyProvider`.
+
+    .. versionadded:: 0.1.0
+
+    Who implements this: key-management plugins (KMS, HSM).
     """
 
 
@@ -126,4 +146,20 @@ def civiccrm_interaction_logged(crm: CRM, interaction: Interaction) -> None:
     .. versionadded:: 0.1.0
 
     Who implements this: integrations, reporting.
+    """
+
+
+@hookspec
+def civiccrm_party_erased(crm: CRM, kind: str, party_id: str) -> None:
+    """
+    A citizen or organization was erased (crypto-shredded): tell the systems that
+    hold copies of its data. Fired after the key was destroyed.
+
+    :param crm: the CRM session that erased it.
+    :param kind: ``"citizen"`` or ``"organization"``.
+    :param party_id: the erased party's id.
+
+    .. versionadded:: 0.1.0
+
+    Who implements this: observers (replicas, search indexes, data warehouses).
     """
