@@ -12,9 +12,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from civiccrm.errors import CivicCRMError, NotFoundError, PolicyError
+from civiccrm.errors import CivicCRMError, NotFoundError, PolicyError, ValidationError
 from civiccrm.models import AttributeDatatype, CaseType
-from civiccrm.profile import Profile, load_profile, parse_profile, springfield_path
+from civiccrm.profile import (
+    WRITE_KINDS,
+    Profile,
+    Role,
+    Visibility,
+    load_profile,
+    parse_profile,
+    springfield_path,
+)
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "springfield" / "agency.toml"
 
@@ -813,3 +821,313 @@ def test_not_found_names_the_code_as_given() -> None:
     profile = load_profile(springfield_path())
     with pytest.raises(NotFoundError, match=r"no case type '999'"):
         profile.case_type("999")
+
+
+# --------------------------------------------------------------------------------------
+# Roles
+
+
+def test_springfield_roles(springfield: Profile) -> None:
+    assert list(springfield.roles) == [
+        "caseworker",
+        "supervisor",
+        "analyst",
+        "auditor",
+        "public_portal",
+    ]
+    for code, role in springfield.roles.items():
+        assert springfield.role(code) is role
+        assert role.code == code
+        assert role.name.strip()
+        assert role.description
+    assert springfield.role("supervisor").default is Visibility.CLEAR
+    assert springfield.role("supervisor").writes == frozenset(WRITE_KINDS)
+    assert springfield.role("analyst").fields == {
+        "direct": Visibility.HIDDEN,
+        "quasi": Visibility.MASKED,
+    }
+    assert springfield.role("public_portal").writes == {"case"}
+    # Only supervisors erase; exports are for supervisors and auditors.
+    assert {r.code for r in springfield.roles.values() if "erase" in r.writes} == {"supervisor"}
+    assert {r.code for r in springfield.roles.values() if "export" in r.writes} == {
+        "supervisor",
+        "auditor",
+    }
+
+
+def test_unknown_role_raises_not_found(springfield: Profile) -> None:
+    with pytest.raises(NotFoundError) as info:
+        springfield.role("janitor")
+    assert info.value.record_type == "role"
+    assert info.value.key == "janitor"
+    assert str(info.value) == "no role 'janitor'"
+
+
+def test_a_profile_without_roles_has_none() -> None:
+    profile = parse_profile(MINIMAL)
+    assert profile.roles == {}
+    with pytest.raises(NotFoundError):
+        profile.role("caseworker")
+
+
+def test_a_minimal_role() -> None:
+    profile = parse_profile(MINIMAL + '\n[roles.clerk]\nname = "Clerk"\n')
+    role = profile.role("clerk")
+    assert role == Role(code="clerk", name="Clerk")
+    assert role.default is Visibility.HIDDEN
+    assert role.fields == {}
+    assert role.writes == frozenset()
+    assert role.description is None
+
+
+def test_role_keys() -> None:
+    text = (
+        MINIMAL
+        + """
+[roles.clerk]
+name = "Clerk"
+description = "Front desk."
+default = "masked"
+writes = ["case", "note"]
+
+  [roles.clerk.fields]
+  direct = "hidden"
+  "Citizen.*" = "masked"
+  "Case.location" = "clear"
+"""
+    )
+    role = parse_profile(text).role("clerk")
+    assert role.description == "Front desk."
+    assert role.default is Visibility.MASKED
+    assert role.writes == {"case", "note"}
+    assert dict(role.fields) == {
+        "direct": Visibility.HIDDEN,
+        "Citizen.*": Visibility.MASKED,
+        "Case.location": Visibility.CLEAR,
+    }
+    # Roles are immutable.
+    with pytest.raises(TypeError):
+        role.fields["direct"] = Visibility.CLEAR  # type: ignore[index]
+
+
+ROLE_MISTAKES = """\
+[roles.analyst]
+name = "Analyst"
+default = "blurred"
+writes = ["case", "delete", "case", 5]
+
+  [roles.analyst.fields]
+  "Citizen.shoe_size" = "hidden"
+  "Citizn.given_name" = "hidden"
+  "Case.status" = "clear"
+  "Citizen.given_name" = "visible"
+  "Citizen.contact_points.value" = "masked"
+  everything = "clear"
+  quasi = "masked"
+
+[roles.clerk]
+description = "Has no name"
+colour = "red"
+
+[roles."Front Desk"]
+name = "Front desk"
+
+[roles.porter]
+name = "   "
+fields = ["direct"]
+writes = "case"
+"""
+
+ROLE_MISTAKE_PATHS = {
+    "roles.analyst.default": "'blurred' is not one of 'clear', 'masked', 'hidden'",
+    "roles.analyst.writes[1]": "'delete' is not a write kind",
+    "roles.analyst.writes[2]": "duplicate 'case' (also writes[0])",
+    "roles.analyst.writes[3]": "expected a string, got an integer",
+    'roles.analyst.fields."Citizen.shoe_size"': "Citizen has no field 'shoe_size'",
+    'roles.analyst.fields."Citizn.given_name"': "no model 'Citizn'",
+    'roles.analyst.fields."Case.status"': "Case.status is not personal data",
+    'roles.analyst.fields."Citizen.given_name"': "'visible' is not one of",
+    'roles.analyst.fields."Citizen.contact_points.value"': "no field 'contact_points.value'",
+    "roles.analyst.fields.everything": "'everything' is not a field key",
+    "roles.clerk.name": "is required",
+    "roles.clerk.colour": "unknown field",
+    'roles."Front Desk"': "'Front Desk' is not a code",
+    "roles.porter.name": "must not be empty",
+    "roles.porter.fields": "expected a table, got a list",
+    "roles.porter.writes": "expected a list, got a string",
+}
+
+
+def test_every_role_mistake_in_one_error() -> None:
+    error = parse_error(MINIMAL + "\n" + ROLE_MISTAKES)
+    found = problems_of(error)
+    assert set(found) == set(ROLE_MISTAKE_PATHS)
+    assert len(error.problems) == len(ROLE_MISTAKE_PATHS)
+    for path, fragment in ROLE_MISTAKE_PATHS.items():
+        assert fragment in found[path], (path, found[path])
+        assert f"  - {path}: {found[path]}" in str(error).splitlines()
+    # The messages say what would be right.
+    for write_kind in WRITE_KINDS:
+        assert repr(write_kind) in found["roles.analyst.writes[1]"]
+    assert "title, description, location, attributes" in found['roles.analyst.fields."Case.status"']
+    assert (
+        "Citizen, Organization, Case, Interaction, CaseEvent"
+        in (found['roles.analyst.fields."Citizn.given_name"'])
+    )
+
+
+def test_role_mistakes_come_with_the_other_sections_mistakes() -> None:
+    error = parse_error(FIVE_MISTAKES + "\n" + ROLE_MISTAKES)
+    assert {p.path for p in error.problems} == set(FIVE_PATHS) | set(ROLE_MISTAKE_PATHS)
+
+
+@pytest.mark.parametrize(
+    ("role", "path", "fragment"),
+    [
+        ('name = "A"\ndefault = "visible"', "roles.r.default", "'visible' is not one of"),
+        ('name = "A"\ndefault = 1', "roles.r.default", "1 is not one of"),
+        ("description = 'x'", "roles.r.name", "is required"),
+        ("name = 5", "roles.r.name", "expected a string, got an integer"),
+        ('name = "A"\ndescription = 5', "roles.r.description", "expected a string"),
+        ('name = "A"\nwrites = ["read"]', "roles.r.writes[0]", "'read' is not a write kind"),
+        ('name = "A"\nwrites = ["Case"]', "roles.r.writes[0]", "'Case' is not a write kind"),
+        ('name = "A"\ncode = "r"', "roles.r.code", "unknown field"),
+        (
+            'name = "A"\n[roles.r.fields]\n"Agent.email" = "clear"',
+            'roles.r.fields."Agent.email"',
+            "no model 'Agent'",
+        ),
+        (
+            'name = "A"\n[roles.r.fields]\n"ContactPoint.value" = "clear"',
+            'roles.r.fields."ContactPoint.value"',
+            "no model 'ContactPoint'",
+        ),
+        (
+            'name = "A"\n[roles.r.fields]\n"Organization.name" = "clear"',
+            'roles.r.fields."Organization.name"',
+            "is not personal data",
+        ),
+        (
+            'name = "A"\n[roles.r.fields]\n"Case.shoe_size" = "clear"',
+            'roles.r.fields."Case.shoe_size"',
+            "Case has no field 'shoe_size'",
+        ),
+        (
+            'name = "A"\n[roles.r.fields]\nCitizen = "clear"',
+            "roles.r.fields.Citizen",
+            "is not a field key",
+        ),
+        (
+            'name = "A"\n[roles.r.fields]\n"Citizen.given_name" = "masked "',
+            'roles.r.fields."Citizen.given_name"',
+            "'masked ' is not one of",
+        ),
+        (
+            'name = "A"\n[roles.r.fields]\n"Citizen.given_name" = { a = 1 }',
+            'roles.r.fields."Citizen.given_name"',
+            "is not one of",
+        ),
+        (
+            'name = "A"\n[roles.r.fields]\n"Case.\\"title\\"" = "clear"',
+            'roles.r.fields."Case.\\"title\\""',
+            "Case has no field",
+        ),
+    ],
+)
+def test_one_role_mistake(role: str, path: str, fragment: str) -> None:
+    error = parse_error(MINIMAL + "\n[roles.r]\n" + role + "\n")
+    found = problems_of(error)
+    assert list(found) == [path]
+    assert fragment in found[path]
+
+
+@pytest.mark.parametrize(
+    ("text", "path"),
+    [
+        ('roles = "caseworker"\n', "roles"),
+        ("roles = [1, 2]\n", "roles"),
+        ('[roles]\nclerk = "Clerk"\n', "roles.clerk"),
+        ('[roles]\nCaseworker = { name = "Caseworker" }\n', "roles.Caseworker"),
+        ('[[roles]]\nname = "Clerk"\n', "roles"),
+    ],
+)
+def test_roles_section_of_the_wrong_shape(text: str, path: str) -> None:
+    # A top-level key must come before the first table header.
+    body = text + MINIMAL if not text.startswith("[") else MINIMAL + "\n" + text
+    assert list(problems_of(parse_error(body))) == [path]
+
+
+def test_role_codes_that_are_not_bare_keys_are_quoted_in_paths() -> None:
+    data = tomllib.loads(MINIMAL)
+    data["roles"] = {"café desk": {"name": "Desk"}, "a.b": {"name": "AB"}}
+    with pytest.raises(PolicyError) as info:
+        parse_profile(data)
+    assert {p.path for p in info.value.problems} == {'roles."café desk"', 'roles."a.b"'}
+
+
+def test_roles_in_python() -> None:
+    role = Role(code="desk", name="Desk", fields={"quasi": "clear"}, writes=["case", "case"])
+    assert role.fields == {"quasi": Visibility.CLEAR}
+    assert role.writes == {"case"}
+    assert hash(role) == hash(Role(code="desk", name="Desk", writes={"case"}))
+    with pytest.raises(ValidationError) as info:
+        Role(
+            code="desk",
+            name="Desk",
+            default="murky",  # type: ignore[arg-type]
+        )
+    assert [p.path for p in info.value.problems] == ["default"]
+    with pytest.raises(ValidationError) as info:
+        Role(code="desk", name="Desk", fields={"Citizen.id": "clear", "x": "clear"})
+    assert [p.path for p in info.value.problems] == ['fields."Citizen.id"', "fields.x"]
+    with pytest.raises(ValidationError) as info:
+        Role(code="desk", name="Desk", writes={"case", "rewrite"})
+    assert [p.path for p in info.value.problems] == ["writes"]
+    with pytest.raises(ValidationError):
+        Role(code="Desk", name="Desk")
+
+
+def test_profile_roles_are_indexed_by_their_codes() -> None:
+    profile = parse_profile(MINIMAL)
+    desk = Role(code="desk", name="Desk")
+    with_roles = Profile(agency=profile.agency, roles={"desk": desk})
+    assert with_roles.role("desk") is desk
+    assert hash(with_roles) == hash(Profile(agency=profile.agency, roles={"desk": desk}))
+    with pytest.raises(ValidationError, match="holds the role 'desk'"):
+        Profile(agency=profile.agency, roles={"counter": desk})
+    with pytest.raises(TypeError):
+        with_roles.roles["other"] = desk  # type: ignore[index]
+
+
+def test_unknown_section_message_lists_roles() -> None:
+    found = problems_of(parse_error(MINIMAL + '\n[calendars]\nname = "x"\n'))
+    assert "roles" in found["calendars"]
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(
+    st.dictionaries(st.one_of(keys, st.sampled_from(["clerk", "desk"])), toml_values, max_size=4)
+)
+def test_arbitrary_roles_raise_only_policy_error(roles: dict[str, Any]) -> None:
+    data = _valid_base()
+    data["roles"] = roles
+    _check_policy_error_only(data)
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(
+    field=st.sampled_from(["name", "description", "default", "writes", "fields", "other"]),
+    value=toml_values,
+)
+def test_one_bad_key_in_a_valid_role_raises_only_policy_error(field: str, value: Any) -> None:
+    data = _valid_base()
+    data["roles"] = {
+        "clerk": {
+            "name": "Clerk",
+            "default": "masked",
+            "writes": ["case"],
+            "fields": {"direct": "hidden", "Case.title": "clear"},
+        }
+    }
+    data["roles"]["clerk"][field] = value
+    _check_policy_error_only(data)
