@@ -56,6 +56,9 @@ __all__ = [
 KEY_ENV: Final = "CIVICCRM_KEY"
 INDEX_KEY: Final = "sys:index"
 AUDIT_KEY: Final = "sys:audit"
+#: Not a key: the audit trail's signed anchor, kept in the key store (apart from the
+#: log it vouches for). Key rotation leaves it alone.
+ANCHOR_KEY: Final = "sys:audit-anchor"
 _BLOB_VERSION: Final = 1
 
 
@@ -445,6 +448,8 @@ class KeyRing:
             rewrapped = already = erased = 0
             try:
                 for key_id in _all_key_ids(self.storage):
+                    if key_id == ANCHOR_KEY:
+                        continue
                     blob = self._blob(key_id)
                     if blob is None:
                         continue

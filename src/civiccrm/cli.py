@@ -21,6 +21,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Final, TextIO
 
+import attrs
+
 from civiccrm._clock import SystemClock
 from civiccrm.errors import CivicCRMError, PolicyError, ValidationError
 from civiccrm.profile import load_profile, springfield_path
@@ -116,6 +118,37 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("path", nargs="?", help="the profile (default: --profile)")
     check.set_defaults(handler=_cmd_profile_check)
     profile.set_defaults(handler=lambda _args, out: _help(profile, out))
+
+    audit = sub.add_parser("audit", parents=[common], help="audit trail tools")
+    audit_sub = audit.add_subparsers(dest="audit_command", metavar="COMMAND", parser_class=_Parser)
+    verify = audit_sub.add_parser(
+        "verify",
+        parents=[common],
+        help="check the audit trail's hash chain",
+        description="Check every entry of the audit trail (its keyed hash, its link to the "
+        "entry before, checkpoints, and the signed anchor of the last entries). Exit status "
+        "1 names the first bad entry.",
+    )
+    verify.set_defaults(handler=_cmd_audit_verify)
+    audit.set_defaults(handler=lambda _args, out: _help(audit, out))
+
+    keys = sub.add_parser("keys", parents=[common], help="key management")
+    keys_sub = keys.add_subparsers(dest="keys_command", metavar="COMMAND", parser_class=_Parser)
+    rotate = keys_sub.add_parser(
+        "rotate",
+        parents=[common],
+        help="rewrap every data key under a new key-encryption key",
+        description="Rewrap every data key under a new key-encryption key (data is not "
+        "re-encrypted). Resumable: run it again with the same keys to finish an "
+        "interrupted rotation. Keep the old key until it has finished.",
+    )
+    rotate.add_argument("--key", required=True, help="the current key (file:/path or env:VAR)")
+    rotate.add_argument("--new-key", required=True, help="the new key (file:/path or env:VAR)")
+    rotate.add_argument(
+        "--create", action="store_true", help="create the new key file if it does not exist"
+    )
+    rotate.set_defaults(handler=_cmd_keys_rotate)
+    keys.set_defaults(handler=lambda _args, out: _help(keys, out))
     return parser
 
 
@@ -188,6 +221,58 @@ def _cmd_profile_check(args: argparse.Namespace, out: TextIO) -> int:
 
 def _count(n: int, noun: str) -> str:
     return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
+def _open(args: argparse.Namespace, **kw: Any) -> Any:
+    import civiccrm
+
+    path = args.profile or springfield_path()
+    return civiccrm.open(args.db, profile=load_profile(path), **kw)
+
+
+def _cmd_audit_verify(args: argparse.Namespace, out: TextIO) -> int:
+    from civiccrm._auditing import verify_log
+
+    with _open(args) as crm:
+        crm.auditor.flush()
+        report = verify_log(crm.storage, crm.keys)
+    data = {
+        "db": args.db,
+        "ok": report.ok,
+        "entries": report.entries,
+        "head": None if report.head is None else report.head.n,
+        "first_bad_seq": report.first_bad_seq,
+        "first_bad_n": report.first_bad_n,
+        "problem": report.problem,
+    }
+    if report.ok:
+        text = f"{args.db}: the audit trail is whole: {report.entries:,} entries verified"
+    else:
+        text = (
+            f"{args.db}: the audit trail is BROKEN at entry {report.first_bad_n} "
+            f"(storage sequence {report.first_bad_seq}): {report.problem}"
+        )
+    _emit(args, data, text, out)
+    return EXIT_OK if report.ok else EXIT_PROBLEM
+
+
+def _cmd_keys_rotate(args: argparse.Namespace, out: TextIO) -> int:
+    from civiccrm._keys import provider_from_spec
+
+    old = provider_from_spec(args.key)
+    new = provider_from_spec(args.new_key, create=args.create)
+    if old is None or new is None:
+        raise ValidationError.at("key", "keys are given as file:/path or env:VARIABLE")
+    # The new key too, to open keys an earlier, interrupted run moved already.
+    with _open(args, key=old, previous_keys=[new]) as crm:
+        report = crm.keys.rotate(new)
+    data = {"db": args.db, **attrs.asdict(report)}
+    text = (
+        f"{args.db}: {report.rewrapped:,} keys rewrapped, {report.already:,} already under "
+        f"the new key, {report.erased:,} erased; the new key is now needed to open the database"
+    )
+    _emit(args, data, text, out)
+    return EXIT_OK
 
 
 def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:

@@ -22,6 +22,8 @@ from typing import Any, Final, Generic, TypeVar, cast
 import attrs
 import pluggy
 
+from civiccrm._auditing import Auditor
+from civiccrm._auditing import event as audit_event
 from civiccrm._clock import Clock, SystemClock
 from civiccrm._keys import (
     INDEX_KEY,
@@ -70,18 +72,31 @@ from civiccrm.models import (
     format_utc,
     make_converter,
     new_id,
+    personal_data_fields,
 )
 from civiccrm.plugins import make_plugin_manager, open_storage
+from civiccrm.privacy.audit import AuditEvent
 from civiccrm.privacy.crypto import (
     DataKey,
     blind_index,
     external_id_for_index,
     normalize_email_for_index,
     normalize_phone_for_index,
+    seal,
+    sealed_key_ref,
+    unseal,
 )
 from civiccrm.profile import Profile, load_profile
 
 __all__ = ["CRM", "Actor", "HistoryEntry", "ResultPage", "open"]
+
+#: The personal-data fields of each stored model, by class and by kind.
+_PERSONAL: Final[dict[type, tuple[str, ...]]] = {
+    cls: tuple(f.name for f in personal_data_fields(cls)) for cls in KINDS
+}
+_PERSONAL_BY_KIND: Final[dict[str, tuple[str, ...]]] = {
+    KINDS[cls].name: fields for cls, fields in _PERSONAL.items()
+}
 
 #: How an erased party's record (a tombstone) begins.
 _TOMBSTONE: Final = '{"_erased"'
@@ -136,8 +151,10 @@ def open(
     *,
     profile: Profile | str | Path,
     actor: Actor | None = None,
+    purpose: str | None = None,
     clock: Clock | None = None,
     key: KeyProvider | str | None = None,
+    previous_keys: Sequence[KeyProvider | str] = (),
     plugins: Sequence[object] = (),
     load_entry_points: bool = True,
 ) -> CRM:
@@ -155,7 +172,10 @@ def open(
     Args:
         url: ``memory://``, ``sqlite:///path.db``, or any scheme a plugin provides.
         profile: the agency profile, or the path of its TOML file.
-        actor: who acts in this session (recorded on every event).
+        actor: who acts in this session (recorded on every event and audit entry), and
+            in which role (:attr:`Actor.role`: a role of the profile, or ``"system"``).
+        purpose: why personal data is read in this session (recorded in the audit
+            trail); required by every role but ``"system"`` to read personal data.
         clock: where the time comes from (the system clock if omitted).
         key: the agency's key-encryption key: a :class:`~civiccrm.KeyProvider`, or a
             spec string (``file:/path/to/key``, ``env:VARIABLE``, or whatever a
@@ -163,6 +183,8 @@ def open(
             ``$CIVICCRM_KEY``; else, for a SQLite file, the key file beside it
             (``<database>.kek``, made with the database); for ``memory://``, a random
             key for the session.
+        previous_keys: older key-encryption keys, to open data keys that an interrupted
+            rotation has not rewrapped yet.
         plugins: extra plugin objects or modules to register.
         load_entry_points: whether to load plugins installed under the ``civiccrm``
             entry-point group.
@@ -186,7 +208,8 @@ def open(
 
         storage.migrate(SCHEMA)
         provider = _key_provider(url, storage, key, pm)
-        keyring = KeyRing(storage, provider)
+        previous = [_key_provider(url, storage, k, pm) for k in previous_keys]
+        keyring = KeyRing(storage, provider, previous=previous)
         keyring.check()
     except BaseException:
         storage.close()
@@ -198,6 +221,7 @@ def open(
         clock=clock or SystemClock(),
         plugins=pm,
         keys=keyring,
+        purpose=purpose,
     )
 
 
@@ -259,11 +283,16 @@ class CRM:
         clock: Clock,
         plugins: pluggy.PluginManager,
         keys: KeyRing | None = None,
+        purpose: str | None = None,
     ) -> None:
         self.storage = storage
+        #: Why this session reads personal data (in every audit entry).
+        self.purpose = purpose
         #: The data keys (a random key-encryption key for this session if none given).
         self.keys = keys if keys is not None else KeyRing(storage, LocalKeyProvider.generate())
         self._index_secret: bytes | None = None
+        #: The audit trail writer (one chain per database).
+        self.auditor = Auditor(storage, self.keys)
         self.profile = profile
         self.actor = actor
         self.clock = clock
@@ -289,8 +318,11 @@ class CRM:
         self.close()
 
     def close(self) -> None:
-        """Close the storage backend."""
-        self.storage.close()
+        """Write what the audit trail still holds, then close the storage backend."""
+        try:
+            self.auditor.flush()
+        finally:
+            self.storage.close()
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -301,14 +333,20 @@ class CRM:
         depth: int = getattr(self._local, "depth", 0)
         if depth == 0:
             self._local.pending = []
+            self._local.audit = []
         self._local.depth = depth + 1
         try:
             with self.storage.transaction():
                 yield
+                if depth == 0:
+                    # In the transaction, so that the trail commits with the writes.
+                    self.auditor.write(self._local.audit)
         except BaseException:
             self._local.depth = depth
             if depth == 0:
                 self._local.pending = []
+                self._local.audit = []
+                self.auditor.rolled_back()
             raise
         self._local.depth = depth
         if depth == 0:
@@ -364,7 +402,9 @@ class CRM:
             raise NotFoundError(kind.name.replace("_", " "), record_id)
         if record.doc.startswith(_TOMBSTONE):
             raise NotFoundError(kind.name.replace("_", " "), f"{record_id} (erased)")
-        return self._from_record(kind, record)
+        obj = self._from_record(kind, record)
+        self._audit_read(kind.name, [record.id])
+        return obj
 
     def _from_record(self, kind: Kind[M], record: Record) -> M:
         return kind.from_record(record, self.converter, self.keys.get)
@@ -377,8 +417,59 @@ class CRM:
 
     def _write(self, obj: M, *, key: DataKey | None = None) -> M:
         """Store ``obj`` (version 0: insert) and return it with its new version."""
+        if not getattr(self._local, "depth", 0):
+            with self.transaction():
+                return self._write(obj, key=key)
         stored = self.storage.put(self._to_record(obj, key), expected_version=obj.version)
+        fields = _PERSONAL[type(obj)]
+        if fields:
+            self._audit_write(
+                "create" if obj.version == 0 else "update", self._kind(type(obj)).name, [stored.id]
+            )
         return attrs.evolve(obj, version=stored.version)  # type: ignore[misc]
+
+    # --- the audit trail ---------------------------------------------------------
+
+    def _audit_event(
+        self,
+        action: str,
+        kind: str,
+        record_ids: Sequence[str],
+        fields: Sequence[str] | None = None,
+        detail: dict[str, str | int | bool | None] | None = None,
+    ) -> AuditEvent:
+        actor = self.actor
+        return audit_event(
+            at=self._now(),
+            actor=str(actor.agent_id) if actor.agent_id is not None else actor.name,
+            role=actor.role,
+            purpose=self.purpose,
+            action=action,
+            kind=kind,
+            record_ids=record_ids,
+            fields=_PERSONAL_BY_KIND.get(kind, ()) if fields is None else fields,
+            detail=detail,
+        )
+
+    def _audit_write(
+        self,
+        action: str,
+        kind: str,
+        record_ids: Sequence[str],
+        detail: dict[str, str | int | bool | None] | None = None,
+    ) -> None:
+        """Record a write of personal data (call inside the transaction that makes it)."""
+        self._local.audit.append(self._audit_event(action, kind, record_ids, detail=detail))
+
+    def _audit_read(self, kind: str, record_ids: Sequence[str]) -> None:
+        """Record a read of personal data."""
+        if not record_ids or not _PERSONAL_BY_KIND.get(kind):
+            return
+        event = self._audit_event("read", kind, record_ids)
+        if getattr(self._local, "depth", 0):
+            self._local.audit.append(event)
+        else:
+            self.auditor.read(event, in_transaction=lambda: False)
 
     # --- keys and blind indexes ------------------------------------------------------
 
@@ -433,18 +524,25 @@ class CRM:
     def _page(self, cls: type[M], query: Query) -> ResultPage[M]:
         kind = self._kind(cls)
         page = self.storage.query(query)
-        return ResultPage(
-            tuple(
-                self._from_record(kind, r) for r in page.records if not r.doc.startswith(_TOMBSTONE)
-            ),
-            page.next,
-        )
+        live = [r for r in page.records if not r.doc.startswith(_TOMBSTONE)]
+        items = tuple(self._from_record(kind, r) for r in live)
+        self._audit_read(kind.name, [r.id for r in live])
+        return ResultPage(items, page.next)
 
     def _stream(self, cls: type[M], query: Query) -> Iterator[M]:
         kind = self._kind(cls)
-        for record in self.storage.stream(query):
-            if not record.doc.startswith(_TOMBSTONE):
-                yield self._from_record(kind, record)
+        seen: list[str] = []
+        try:
+            for record in self.storage.stream(query):
+                if not record.doc.startswith(_TOMBSTONE):
+                    obj = self._from_record(kind, record)
+                    seen.append(record.id)
+                    if len(seen) >= 1000:
+                        self._audit_read(kind.name, seen)
+                        seen = []
+                    yield obj
+        finally:
+            self._audit_read(kind.name, seen)
 
     # ----------------------------------------------------------------------------------
     # Service history
@@ -509,7 +607,9 @@ class PartyService(Generic[P]):
         record = self._crm.storage.get_by_key(kind.name, token)
         if record is None or record.doc.startswith(_TOMBSTONE):
             return None
-        return self._crm._from_record(kind, record)
+        found = self._crm._from_record(kind, record)
+        self._crm._audit_read(kind.name, [record.id])
+        return found
 
     def find(
         self,
@@ -538,11 +638,10 @@ class PartyService(Generic[P]):
         rows = crm.storage.query(Query("party_lookup", (Filter("token", "eq", token),)))
         ids = [str(r.columns["party_id"]) for r in rows.records]
         kind = crm._kind(self._cls)
-        return [
-            crm._from_record(kind, r)
-            for r in crm.storage.get_many(kind.name, ids)
-            if not r.doc.startswith(_TOMBSTONE)
-        ]
+        live = [r for r in crm.storage.get_many(kind.name, ids) if not r.doc.startswith(_TOMBSTONE)]
+        found = [crm._from_record(kind, r) for r in live]
+        crm._audit_read(kind.name, [r.id for r in live])
+        return found
 
     def erase(self, party: P | uuid.UUID | str, *, reason: str) -> None:
         """
@@ -577,12 +676,69 @@ class PartyService(Generic[P]):
                     Record(kind.name, pid, record.version, tomb, {}),
                     expected_version=record.version,
                 )
-            for row in crm.storage.stream(Query("party_lookup", (Filter("party_id", "eq", pid),))):
+            lookups = list(
+                crm.storage.stream(Query("party_lookup", (Filter("party_id", "eq", pid),)))
+            )
+            for row in lookups:
                 crm.storage.delete("party_lookup", row.id, expected_version=row.version)
+            crm._audit_write("erase", kind.name, [pid], detail={"reason": reason.strip()[:200]})
         # After the tombstone is committed: a crash in between leaves the key, and
         # erasing again destroys it.
         crm.keys.erase(party_key_id(pid), at=now)
         crm.plugins.hook.civiccrm_party_erased(crm=crm, kind=kind.name, party_id=pid)
+
+    def rekey(self, party: P | uuid.UUID | str) -> int:
+        """
+        Re-encrypt a party's personal data under a new data key (a new generation), and
+        destroy the old key: its own record, the cases it requested with their events,
+        and its interactions. Use it when a key may have leaked. Returns how many
+        records were re-encrypted. Safe to run again if it stops half-way (records
+        still under the old generation are found and done; the old key is destroyed
+        only at the end).
+
+        Raises:
+            NotFoundError: there is no such party.
+        """
+        crm = self._crm
+        kind = crm._kind(self._cls)
+        pid = str(party.id if isinstance(party, Party) else party)
+        record = crm.storage.get(kind.name, pid)
+        if record is None or record.doc.startswith(_TOMBSTONE):
+            raise NotFoundError(kind.name, pid)
+        key_id = party_key_id(pid)
+        _, new = crm.keys.new_generation(key_id)
+        done = 0
+        batches: list[tuple[Kind[Any], list[Record]]] = [(kind, [record])]
+        cases = list(crm.storage.stream(Query("case", (Filter("requester_id", "eq", pid),))))
+        batches.append((KINDS[Case], cases))
+        for c in cases:
+            events = list(crm.storage.stream(Query("case_event", (Filter("case_id", "eq", c.id),))))
+            batches.append((KINDS[CaseEvent], events))
+            talks = list(crm.storage.stream(Query("interaction", (Filter("case_id", "eq", c.id),))))
+            batches.append((KINDS[Interaction], talks))
+        talks = list(crm.storage.stream(Query("interaction", (Filter("party_id", "eq", pid),))))
+        batches.append((KINDS[Interaction], talks))
+        seen: set[tuple[str, str]] = set()
+        for k, records in batches:
+            for r in records:
+                if (k.name, r.id) in seen:
+                    continue
+                seen.add((k.name, r.id))
+                data = json.loads(r.doc)
+                ref = sealed_key_ref(data)
+                if ref is None or ref[0] != key_id or ref[1] == new.generation:
+                    continue
+                plain = unseal(data, k.cls, key=crm.keys.get(*ref), aad_prefix=f"{k.name}/{r.id}")
+                sealed = seal(plain, k.cls, key=new, aad_prefix=f"{k.name}/{r.id}")
+                with crm.transaction():
+                    crm.storage.put(
+                        Record(k.name, r.id, r.version, dump_doc(sealed), r.columns),
+                        expected_version=r.version,
+                    )
+                    crm._audit_write("rekey", k.name, [r.id])
+                done += 1
+        crm.keys.drop_older_generations(key_id)
+        return done
 
     def _sync_lookups(self, parties: Sequence[P]) -> None:
         """Make the party_lookup rows of ``parties`` match their contact points and ids."""
@@ -669,6 +825,7 @@ def _bulk(
         keys = crm.keys.current_many(party_key_id(p.id) for p in batch)
         records = [crm._to_record(p, keys[party_key_id(p.id)]) for p in batch]
         with crm.transaction():
+            crm._audit_write("import", kind.name, [r.id for r in records])
             result = crm.storage.bulk_upsert(kind.name, records)
             after(batch)
         totals[0] += result.inserted
@@ -768,7 +925,11 @@ class CaseService:
     def find_by_external_id(self, source: str, external_id: str) -> Case | None:
         """The case imported with ``external_ids[source] == external_id`` as its first id."""
         record = self._crm.storage.get_by_key("case", f"{source}:{external_id}")
-        return None if record is None else self._crm._from_record(KINDS[Case], record)
+        if record is None:
+            return None
+        found: Case = self._crm._from_record(KINDS[Case], record)
+        self._crm._audit_read("case", [record.id])
+        return found
 
     # --- writes --------------------------------------------------------------------
 
@@ -1085,8 +1246,10 @@ class CaseService:
                 cases_batch.append(
                     kind.to_record(c, crm.converter, key=keys[key_id], record_id=cid, times=times)
                 )
+            ids = [r.id for r in cases_batch]
             pending.clear()
             with crm.transaction():
+                crm._audit_write("import", "case", ids)
                 result = crm.storage.bulk_upsert(kind.name, cases_batch)
                 crm.storage.bulk_upsert("case_event", events_batch)
             totals[0] += result.inserted
