@@ -472,3 +472,104 @@ def test_deleting_the_last_audit_entries_is_noticed(tmp_path: Path) -> None:
         report = verify_log(crm.storage, crm.keys)
     assert not report.ok
     assert "anchor" in (report.problem or "")
+
+
+# --------------------------------------------------------------------------------------
+# Roles through the facade
+
+
+def _session(crm: CRM, role: str, purpose: str | None = "case work") -> CRM:
+    return CRM(
+        crm.storage,
+        crm.profile,
+        actor=civiccrm.Actor(name=f"a {role}", role=role),
+        clock=crm.clock,
+        plugins=crm.plugins,
+        keys=crm.keys,
+        purpose=purpose,
+    )
+
+
+@pytest.fixture
+def world() -> Iterator[tuple[CRM, Citizen, Case]]:
+    with civiccrm.open("memory://", profile=PROFILE, clock=FixedClock(T0)) as crm:
+        ana = _ana(crm)
+        case = _case_for(crm, ana)
+        yield crm, crm.citizens.get(ana.id), case
+
+
+@pytest.mark.parametrize("role", sorted(PROFILE.roles))
+def test_every_role_sees_every_field_as_configured(
+    world: tuple[CRM, Citizen, Case], role: str
+) -> None:
+    """Generated from the profile: role x personal field, read through the facade."""
+    from civiccrm.privacy.access import visible_fields
+    from civiccrm.profile import Visibility
+
+    crm, ana, case = world
+    session = _session(crm, role)
+    for clear, seen in ((ana, session.citizens.get(ana.id)), (case, session.cases.get(case.id))):
+        for name, visibility in visible_fields(PROFILE.roles[role], type(clear)).items():
+            original, shown = getattr(clear, name), getattr(seen, name)
+            field = attrs.fields_dict(type(clear))[name]
+            if visibility is Visibility.CLEAR:
+                assert shown == original, (role, name)
+            elif visibility is Visibility.HIDDEN:
+                empty = (
+                    field.default.factory()
+                    if isinstance(field.default, attrs.Factory)  # type: ignore[arg-type]
+                    else field.default
+                )
+                assert shown == empty, (role, name)
+            elif original not in (None, (), {}, False):
+                assert shown != original, (role, name)
+        # Non-personal fields are untouched.
+        assert seen.id == clear.id
+        assert seen.version == clear.version
+
+
+def test_reading_personal_data_needs_a_purpose(world: tuple[CRM, Citizen, Case]) -> None:
+    crm, ana, case = world
+    session = _session(crm, "caseworker", purpose=None)
+    with pytest.raises(civiccrm.AccessDeniedError, match="purpose"):
+        session.citizens.get(ana.id)
+    with pytest.raises(civiccrm.AccessDeniedError, match="purpose"):
+        session.cases.get(case.id)
+    assert session.cases.count_open_by_queue()  # no personal data: no purpose needed
+
+
+def test_forbidden_writes_are_refused(world: tuple[CRM, Citizen, Case]) -> None:
+    crm, ana, case = world
+    analyst = _session(crm, "analyst")
+    with pytest.raises(civiccrm.AccessDeniedError, match="analyst"):
+        analyst.citizens.create(Citizen(given_name="Nobody"))
+    with pytest.raises(civiccrm.AccessDeniedError):
+        analyst.cases.note(case, "no")
+    portal = _session(crm, "public_portal")
+    opened = portal.cases.open("002", attributes={"problem": "out"}, description="lamp out")
+    assert opened.version == 1
+    with pytest.raises(civiccrm.AccessDeniedError):
+        portal.citizens.erase(ana.id, reason="no")
+    caseworker = _session(crm, "caseworker")
+    with pytest.raises(civiccrm.AccessDeniedError):
+        caseworker.citizens.erase(ana.id, reason="no")
+    with pytest.raises(civiccrm.AccessDeniedError):
+        caseworker.agents.create(civiccrm.models.Agent(username="x", display_name="X"))
+    with pytest.raises(PolicyError, match="not in the agency profile"):
+        _session(crm, "janitor")
+
+
+def test_a_masked_value_is_never_written_back(world: tuple[CRM, Citizen, Case]) -> None:
+    crm, ana, _ = world
+    auditor = _session(crm, "auditor")
+    seen = auditor.citizens.get(ana.id)
+    assert seen.family_name != ana.family_name  # masked for the auditor
+    caseworker = _session(crm, "caseworker")
+    mine = caseworker.citizens.get(ana.id)
+    assert mine.external_ids != ana.external_ids  # masked for caseworkers
+    changed = caseworker.citizens.update(attrs.evolve(mine, preferred_name="Ana"))
+    stored = crm.citizens.get(ana.id)
+    assert stored.preferred_name == "Ana"
+    assert stored.external_ids == ana.external_ids  # the real ids, not the masked ones
+    assert changed.version == stored.version
+    assert changed.external_ids == mine.external_ids  # what it returns is masked too

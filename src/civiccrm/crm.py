@@ -47,7 +47,13 @@ from civiccrm._records import (
     micros,
 )
 from civiccrm.adapters._base import Cursor, Filter, Order, Query, Record, Storage, UpsertResult
-from civiccrm.errors import ConflictError, NotFoundError, PolicyError, ValidationError
+from civiccrm.errors import (
+    AccessDeniedError,
+    ConflictError,
+    NotFoundError,
+    PolicyError,
+    ValidationError,
+)
 from civiccrm.models import (
     Agent,
     AttributeValue,
@@ -75,6 +81,7 @@ from civiccrm.models import (
     personal_data_fields,
 )
 from civiccrm.plugins import make_plugin_manager, open_storage
+from civiccrm.privacy.access import check_write, view, visible_fields
 from civiccrm.privacy.audit import AuditEvent
 from civiccrm.privacy.crypto import (
     DataKey,
@@ -86,7 +93,7 @@ from civiccrm.privacy.crypto import (
     sealed_key_ref,
     unseal,
 )
-from civiccrm.profile import Profile, load_profile
+from civiccrm.profile import Profile, Role, Visibility, load_profile
 
 __all__ = ["CRM", "Actor", "HistoryEntry", "ResultPage", "open"]
 
@@ -97,6 +104,9 @@ _PERSONAL: Final[dict[type, tuple[str, ...]]] = {
 _PERSONAL_BY_KIND: Final[dict[str, tuple[str, ...]]] = {
     KINDS[cls].name: fields for cls, fields in _PERSONAL.items()
 }
+
+#: The built-in role of scripts and sweeps: everything in clear, every write.
+SYSTEM_ROLE: Final = "system"
 
 #: How an erased party's record (a tombstone) begins.
 _TOMBSTONE: Final = '{"_erased"'
@@ -288,6 +298,17 @@ class CRM:
         self.storage = storage
         #: Why this session reads personal data (in every audit entry).
         self.purpose = purpose
+        #: The actor's role from the profile; None for the built-in "system" role
+        #: (scripts and sweeps: everything in clear, every write).
+        self.role: Role | None = None
+        if actor.role != SYSTEM_ROLE:
+            if actor.role not in profile.roles:
+                known = ", ".join(sorted(profile.roles)) or "none"
+                raise PolicyError(
+                    f"role {actor.role!r} is not in the agency profile "
+                    f"(roles: {known}; or {SYSTEM_ROLE!r} for scripts)"
+                )
+            self.role = profile.roles[actor.role]
         #: The data keys (a random key-encryption key for this session if none given).
         self.keys = keys if keys is not None else KeyRing(storage, LocalKeyProvider.generate())
         self._index_secret: bytes | None = None
@@ -404,7 +425,7 @@ class CRM:
             raise NotFoundError(kind.name.replace("_", " "), f"{record_id} (erased)")
         obj = self._from_record(kind, record)
         self._audit_read(kind.name, [record.id])
-        return obj
+        return self._shown(obj)
 
     def _from_record(self, kind: Kind[M], record: Record) -> M:
         return kind.from_record(record, self.converter, self.keys.get)
@@ -420,13 +441,14 @@ class CRM:
         if not getattr(self._local, "depth", 0):
             with self.transaction():
                 return self._write(obj, key=key)
+        obj = self._keep_unseen(obj)
         stored = self.storage.put(self._to_record(obj, key), expected_version=obj.version)
         fields = _PERSONAL[type(obj)]
         if fields:
             self._audit_write(
                 "create" if obj.version == 0 else "update", self._kind(type(obj)).name, [stored.id]
             )
-        return attrs.evolve(obj, version=stored.version)  # type: ignore[misc]
+        return self._shown(attrs.evolve(obj, version=stored.version))  # type: ignore[misc]
 
     # --- the audit trail ---------------------------------------------------------
 
@@ -461,10 +483,59 @@ class CRM:
         """Record a write of personal data (call inside the transaction that makes it)."""
         self._local.audit.append(self._audit_event(action, kind, record_ids, detail=detail))
 
+    # --- roles -------------------------------------------------------------------
+
+    def _may(self, write: str) -> None:
+        """AccessDeniedError unless the actor's role allows writes of kind ``write``."""
+        if self.role is not None:
+            check_write(self.role, write)
+
+    def _may_manage_staff(self) -> None:
+        if self.role is not None:
+            raise AccessDeniedError(
+                f"role {self.role.code!r} may not manage agents (the {SYSTEM_ROLE!r} role does)"
+            )
+
+    def _check_purpose(self, kind: str) -> None:
+        """Reading personal data needs a stated purpose (but for the system role)."""
+        if self.role is not None and not self.purpose and _PERSONAL_BY_KIND.get(kind):
+            raise AccessDeniedError(
+                f"reading {kind} records (personal data) needs a stated purpose: "
+                "civiccrm.open(..., purpose='...')"
+            )
+
+    def _shown(self, obj: M) -> M:
+        """``obj`` as the actor's role sees it."""
+        if self.role is None or not _PERSONAL[type(obj)]:
+            return obj
+        return view(obj, self.role)
+
+    def _keep_unseen(self, obj: M) -> M:
+        """
+        ``obj`` with every personal field the role does not see in clear taken from the
+        stored version: a role cannot change what it cannot see, and a masked value
+        read back is never written over the real one.
+        """
+        role = self.role
+        if role is None or obj.version == 0 or not _PERSONAL[type(obj)]:
+            return obj
+        kind = self._kind(type(obj))
+        record = self.storage.get(kind.name, str(obj.id))
+        if record is None:
+            return obj
+        stored = self._from_record(kind, record)
+        unseen = {
+            name: getattr(stored, name)
+            for name, seen in visible_fields(role, type(obj)).items()
+            if seen is not Visibility.CLEAR
+        }
+        return attrs.evolve(obj, **unseen) if unseen else obj  # type: ignore[misc]
+
     def _audit_read(self, kind: str, record_ids: Sequence[str]) -> None:
         """Record a read of personal data."""
         if not record_ids or not _PERSONAL_BY_KIND.get(kind):
             return
+        self._check_purpose(kind)
         event = self._audit_event("read", kind, record_ids)
         if getattr(self._local, "depth", 0):
             self._local.audit.append(event)
@@ -527,10 +598,11 @@ class CRM:
         live = [r for r in page.records if not r.doc.startswith(_TOMBSTONE)]
         items = tuple(self._from_record(kind, r) for r in live)
         self._audit_read(kind.name, [r.id for r in live])
-        return ResultPage(items, page.next)
+        return ResultPage(tuple(self._shown(i) for i in items), page.next)
 
     def _stream(self, cls: type[M], query: Query) -> Iterator[M]:
         kind = self._kind(cls)
+        self._check_purpose(kind.name)
         seen: list[str] = []
         try:
             for record in self.storage.stream(query):
@@ -540,7 +612,7 @@ class CRM:
                     if len(seen) >= 1000:
                         self._audit_read(kind.name, seen)
                         seen = []
-                    yield obj
+                    yield self._shown(obj)
         finally:
             self._audit_read(kind.name, seen)
 
@@ -576,6 +648,7 @@ class PartyService(Generic[P]):
 
     def create(self, party: P) -> P:
         """Store a new party; returns it with ``created_at`` set and version 1."""
+        self._crm._may(self._crm._kind(self._cls).name)
         now = self._crm._now()
         with self._crm.transaction():
             stored = self._crm._write(
@@ -593,6 +666,7 @@ class PartyService(Generic[P]):
         Store a changed party. ``party.version`` must be the stored version (the one it
         was loaded with); otherwise ConflictError, and nothing is written.
         """
+        self._crm._may(self._crm._kind(self._cls).name)
         if party.version < 1:
             raise ValidationError.at("version", "update a party that was loaded or created first")
         with self._crm.transaction():
@@ -609,7 +683,7 @@ class PartyService(Generic[P]):
             return None
         found = self._crm._from_record(kind, record)
         self._crm._audit_read(kind.name, [record.id])
-        return found
+        return self._crm._shown(found)
 
     def find(
         self,
@@ -641,7 +715,7 @@ class PartyService(Generic[P]):
         live = [r for r in crm.storage.get_many(kind.name, ids) if not r.doc.startswith(_TOMBSTONE)]
         found = [crm._from_record(kind, r) for r in live]
         crm._audit_read(kind.name, [r.id for r in live])
-        return found
+        return [crm._shown(f) for f in found]
 
     def erase(self, party: P | uuid.UUID | str, *, reason: str) -> None:
         """
@@ -657,6 +731,7 @@ class PartyService(Generic[P]):
         Raises:
             NotFoundError: there is no such party.
         """
+        self._crm._may("erase")
         crm = self._crm
         kind = crm._kind(self._cls)
         pid = str(party.id if isinstance(party, Party) else party)
@@ -699,6 +774,7 @@ class PartyService(Generic[P]):
         Raises:
             NotFoundError: there is no such party.
         """
+        self._crm._may("erase")
         crm = self._crm
         kind = crm._kind(self._cls)
         pid = str(party.id if isinstance(party, Party) else party)
@@ -781,6 +857,7 @@ class PartyService(Generic[P]):
         Insert or update parties by their first external id, in batches, idempotently:
         importing the same parties again changes nothing. Each batch is atomic.
         """
+        self._crm._may("import")
         kind = self._crm._kind(self._cls)
         return _bulk(
             self._crm,
@@ -929,7 +1006,7 @@ class CaseService:
             return None
         found: Case = self._crm._from_record(KINDS[Case], record)
         self._crm._audit_read("case", [record.id])
-        return found
+        return self._crm._shown(found)
 
     # --- writes --------------------------------------------------------------------
 
@@ -959,6 +1036,7 @@ class CaseService:
             ValidationError: an unknown or inactive case type, bad attributes, an
                 unknown requester or queue; every problem at once.
         """
+        self._crm._may("case")
         crm = self._crm
         problems = []
         try:
@@ -1047,6 +1125,7 @@ class CaseService:
             TransitionError: the lifecycle does not allow the move.
             ConflictError: the case changed since it was loaded.
         """
+        self._crm._may("transition")
 
         def change(c: Case, now: datetime) -> tuple[Case, list[tuple[EventKind, dict[str, Any]]]]:
             moved = c.transition(to_status, at=now)
@@ -1065,6 +1144,7 @@ class CaseService:
 
     def reopen(self, case: Case | uuid.UUID | str, *, note: str | None = None) -> Case:
         """Reopen a resolved case (back to in_progress)."""
+        self._crm._may("transition")
         return self.transition(case, CaseStatus.IN_PROGRESS, note=note)
 
     def assign(self, case: Case | uuid.UUID | str, agent: Agent | uuid.UUID | None) -> Case:
@@ -1075,6 +1155,7 @@ class CaseService:
         Raises:
             ValidationError: the agent does not exist or is not active.
         """
+        self._crm._may("assign")
         crm = self._crm
         agent_id = agent.id if isinstance(agent, Agent) else agent
         if agent_id is not None:
@@ -1104,6 +1185,7 @@ class CaseService:
 
     def note(self, case: Case | uuid.UUID | str, text: str) -> Case:
         """Add a note to a case's history."""
+        self._crm._may("note")
         if not text.strip():
             raise ValidationError.at("note", "must not be empty")
         return self._change(case, lambda c, now: (c, [(EventKind.NOTE_ADDED, {"note": text})]))
@@ -1119,6 +1201,7 @@ class CaseService:
         Link a case to its parent, or mark it a duplicate of another (the same pothole
         reported twice). The other case must exist.
         """
+        self._crm._may("case")
         crm = self._crm
         targets = {"parent_id": parent, "duplicate_of": duplicate_of}
         ids = {k: (v.id if isinstance(v, Case) else v) for k, v in targets.items() if v is not None}
@@ -1166,6 +1249,7 @@ class CaseService:
         fields. ``case.version`` must be the stored version; otherwise ConflictError.
         Status, assignee and links change through transition, assign and link.
         """
+        self._crm._may("case")
         crm = self._crm
 
         def change(
@@ -1228,6 +1312,7 @@ class CaseService:
         Raises:
             ValidationError: a case has no external id (nothing of its batch is stored).
         """
+        self._crm._may("import")
         crm = self._crm
         kind = KINDS[Case]
         totals = [0, 0, 0]
@@ -1318,6 +1403,7 @@ class InteractionService:
         Store an interaction. One on a case adds an ``interaction_logged`` event, and
         an outbound one is the case's first response if it had none.
         """
+        self._crm._may("interaction")
         crm = self._crm
         with crm.transaction():
             stored = crm._write(attrs.evolve(interaction, version=0))
@@ -1366,6 +1452,7 @@ class AgentService:
         """
         Store a new agent. Queues must exist in the profile; usernames are unique.
         """
+        self._crm._may_manage_staff()
         crm = self._crm
         unknown = [q for q in agent.queues if q not in crm.queues]
         if unknown:
@@ -1388,6 +1475,7 @@ class AgentService:
 
     def update(self, agent: Agent) -> Agent:
         """Store a changed agent; ``agent.version`` must be the stored version."""
+        self._crm._may_manage_staff()
         return self._crm._write(agent)
 
     def list(self, *, limit: int = 100, after: Cursor | None = None) -> ResultPage[Agent]:
