@@ -43,3 +43,22 @@ def test_validate_intake_from_file(tmp_path: Path) -> None:
     out = _run(str(path))
     assert "intake 1: accepted: Streetlight Out for Okafor" in out
     assert out.strip().endswith("1 accepted, 0 rejected")
+
+
+def test_privacy_example(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "privacy.py"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    out = done.stdout
+    assert "found by email: ['Kowalczyk']" in out
+    assert "'Kowalczyk' in the files on disk: False" in out
+    assert "caseworker sees: 'Anastasia' 'Kowalczyk'" in out
+    assert "analyst    sees: None None" in out
+    assert "after erasure the case keeps type '001', title None" in out
+    assert "audit trail: whole" in out
+    assert "'Kowalczyk' in the audit trail: False" in out
+    assert (tmp_path / "privacy-example.db.kek").exists()

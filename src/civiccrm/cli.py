@@ -230,6 +230,14 @@ def _open(args: argparse.Namespace, **kw: Any) -> Any:
     return civiccrm.open(args.db, profile=load_profile(path), **kw)
 
 
+def _key_file_hint(url: str) -> str:
+    if os.environ.get("CIVICCRM_KEY"):
+        return f"(the key given by CIVICCRM_KEY={os.environ['CIVICCRM_KEY']})"
+    if url.startswith("sqlite:///"):
+        return url[len("sqlite:///") :] + ".kek"
+    return "(the key given with --key)"
+
+
 def _cmd_audit_verify(args: argparse.Namespace, out: TextIO) -> int:
     from civiccrm._auditing import verify_log
 
@@ -320,6 +328,9 @@ def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
         *(f"  {k:<20} {v:>8,}" for k, v in data["cases_by_status"].items()),
         "open cases by queue:",
         *(f"  {k:<20} {v:>8,}" for k, v in data["open_cases_by_queue"].items()),
+        "",
+        "Personal data is encrypted; its key is in the key file beside the database",
+        f"  {_key_file_hint(url)}  (without it the data cannot be read: keep it safe)",
         "",
         "Next: point the other commands at it:",
         f"  export CIVICCRM_DB={url}",
