@@ -233,6 +233,10 @@ class KeyRing:
         raw = self.storage.get_key(key_id)
         if raw is None:
             return None
+        return self._parse(key_id, raw)
+
+    @staticmethod
+    def _parse(key_id: str, raw: bytes) -> dict[str, Any]:
         try:
             blob = json.loads(raw)
             if not isinstance(blob, dict) or blob.get("v") != _BLOB_VERSION:
@@ -337,8 +341,16 @@ class KeyRing:
         out: dict[str, DataKey] = {}
         new: dict[str, DataKey] = {}
         with self._lock:
-            for key_id in dict.fromkeys(key_ids):
-                entry = self._entry(key_id)
+            ids = list(dict.fromkeys(key_ids))
+            unknown = [k for k in ids if k not in self._cache]
+            missing: set[str] = set()
+            if unknown:
+                stored = self.storage.get_keys(unknown)
+                for key_id, raw in stored.items():
+                    self._cache[key_id] = self._open_blob(key_id, self._parse(key_id, raw))
+                missing = {k for k in unknown if k not in stored}
+            for key_id in ids:
+                entry = False if key_id in missing else self._entry(key_id)
                 if entry is None:
                     raise PolicyError(f"{key_id} was erased: its data can no longer be written")
                 if entry is False:

@@ -413,6 +413,15 @@ class Storage(Protocol):
         """A wrapped data key, or None."""
         ...
 
+    def get_keys(self, key_ids: Sequence[str]) -> dict[str, bytes]:
+        """
+        The wrapped keys that exist among ``key_ids``, by id (a bulk import looks up
+        thousands at once).
+
+        .. versionadded:: 0.1.0
+        """
+        ...
+
     def delete_key(self, key_id: str) -> bool:
         """Destroy a wrapped data key, leaving no copy in the backend; True if it existed."""
         ...

@@ -560,6 +560,12 @@ class MemoryStorage:
             self._check_open()
             self._keys.update((k, bytes(w)) for k, w in items)
 
+    def get_keys(self, key_ids: Sequence[str]) -> dict[str, bytes]:
+        """The wrapped keys that exist among ``key_ids``."""
+        with self._lock:
+            self._check_open()
+            return {k: self._keys[k] for k in key_ids if k in self._keys}
+
     def list_keys(self, *, after: str = "", limit: int = 1000) -> list[str]:
         """Key ids greater than ``after``, in order, at most ``limit``."""
         with self._lock:

@@ -1600,6 +1600,10 @@ class SQLiteStorage:
         """A wrapped data key, or None."""
         return self._keys.get(key_id)
 
+    def get_keys(self, key_ids: Sequence[str]) -> dict[str, bytes]:
+        """The wrapped keys that exist among ``key_ids``."""
+        return self._keys.get_many(key_ids)
+
     def delete_key(self, key_id: str) -> bool:
         """Destroy a wrapped data key (overwritten in the key file, now); True if it existed."""
         return self._keys.delete(key_id)

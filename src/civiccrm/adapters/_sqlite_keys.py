@@ -139,6 +139,35 @@ class SQLiteKeyStore:
                     f"storing keys in {self.path} failed: {exc}", backend=_BACKEND
                 ) from exc
 
+    def get_many(self, key_ids: Sequence[str]) -> dict[str, bytes]:
+        """The keys that exist among ``key_ids``, by id."""
+        wanted = list(dict.fromkeys(key_ids))
+        with self._lock:
+            if self.path is None:
+                self._check_open()
+                return {k: self._memory[k] for k in wanted if k in self._memory}
+            out: dict[str, bytes] = {}
+            conn = self._connection()
+            try:
+                # One read transaction: a consistent view, one lock.
+                conn.execute("BEGIN")
+                try:
+                    for i in range(0, len(wanted), 500):
+                        chunk = wanted[i : i + 500]
+                        marks = ", ".join("?" * len(chunk))
+                        for key_id, wrapped in conn.execute(
+                            f"SELECT key_id, wrapped FROM civiccrm_keys WHERE key_id IN ({marks})",
+                            chunk,
+                        ):
+                            out[key_id] = bytes(wrapped)
+                finally:
+                    conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StorageError(
+                    f"reading keys from {self.path} failed: {exc}", backend=_BACKEND
+                ) from exc
+            return out
+
     def get(self, key_id: str) -> bytes | None:
         """The wrapped key stored under ``key_id``, or None."""
         with self._lock:

@@ -499,8 +499,7 @@ def _synthetic_nonce(key: DataKey, aad: str, plaintext: bytes) -> bytes:
     nothing; any other value, field or record gets another nonce, so a nonce never
     meets a second plaintext (the danger of AES-GCM nonce reuse).
     """
-    mac = hmac.new(key._nonce_key, aad.encode() + b"\x00" + plaintext, hashlib.sha256)
-    return mac.digest()[:_NONCE_SIZE]
+    return hmac.digest(key._nonce_key, aad.encode() + b"\x00" + plaintext, "sha256")[:_NONCE_SIZE]
 
 
 def unseal(

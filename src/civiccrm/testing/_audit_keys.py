@@ -78,6 +78,10 @@ class AuditKeyConformance:
             bytes([i % 256]) * 40 for i in range(300)
         ]
         assert len(storage.list_keys(limit=1000)) == 300
+        wanted = [f"k{i}" for i in range(0, 300, 7)] + ["missing", "k7"]
+        got = storage.get_keys(wanted)
+        assert got == {k: bytes([int(k[1:]) % 256]) * 40 for k in wanted if k != "missing"}
+        assert storage.get_keys([]) == {}
 
     def test_list_keys_pages_in_order(self, storage: Storage) -> None:
         """list_keys gives every key id once, in code point order, page by page."""

@@ -130,6 +130,9 @@ class TracedStorage:
     def put_keys(self, keys: Sequence[tuple[str, bytes]]) -> None:
         self._timed("put_keys", lambda: self.inner.put_keys(keys))
 
+    def get_keys(self, key_ids: Sequence[str]) -> dict[str, bytes]:
+        return self._timed("get_keys", lambda: self.inner.get_keys(key_ids))
+
     def get_key(self, key_id: str) -> bytes | None:
         return self._timed("get_key", lambda: self.inner.get_key(key_id))
 
