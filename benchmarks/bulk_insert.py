@@ -100,6 +100,7 @@ CASE_COLUMNS = (
     "closed_at",
     "response_due_at",
     "due_at",
+    "sla_check_at",
     "external_key",
 )
 EVENT_COLUMNS = ("id", "version", "doc", "case_id", "at", "kind", "import_key")
@@ -232,6 +233,7 @@ def hand_doc(c: Case) -> str:
             "updated_at": _iso(c.updated_at),
             "response_due_at": _iso(c.response_due_at),
             "due_at": _iso(c.due_at),
+            "sla_check_at": _iso(c.sla_check_at),
             "resolution_code": c.resolution_code,
             "satisfaction": c.satisfaction,
             "reopen_count": c.reopen_count,
@@ -263,6 +265,7 @@ def hand_values(c: Case) -> tuple[Any, ...]:
         _us(c.closed_at),
         _us(c.response_due_at),
         _us(c.due_at),
+        _us(c.sla_check_at),
         f"{source}:{ext}",
     )
 
@@ -376,6 +379,7 @@ class CaseRow(Base):
     closed_at: Mapped[int | None] = mapped_column(Integer)
     response_due_at: Mapped[int | None] = mapped_column(Integer)
     due_at: Mapped[int | None] = mapped_column(Integer)
+    sla_check_at: Mapped[int | None] = mapped_column(Integer)
     external_key: Mapped[str | None] = mapped_column(Text)
 
     # The indexes are declared by orm_indexes(), from civiccrm's table: civiccrm's

@@ -132,6 +132,7 @@ def _case_columns(c: Case) -> dict[str, Scalar]:
         "closed_at": micros(c.closed_at),
         "response_due_at": micros(c.response_due_at),
         "due_at": micros(c.due_at),
+        "sla_check_at": micros(c.sla_check_at),
         "external_key": _external_key(c.external_ids),
     }
 
@@ -173,7 +174,8 @@ _OPEN = (Filter("status", "in", OPEN_STATUSES),)
 SCHEMA: Final = Schema(
     # 2: case.reference (filled in from the documents of an older file).
     # 3: party_lookup (blind indexes of parties' emails, phones and external ids).
-    version=3,
+    # 4: case.sla_check_at (the escalation sweep's partial index).
+    version=4,
     kinds=(
         KindSpec(
             "citizen",
@@ -215,6 +217,7 @@ SCHEMA: Final = Schema(
                 ColumnSpec("closed_at", INT),
                 ColumnSpec("response_due_at", INT),
                 ColumnSpec("due_at", INT),
+                ColumnSpec("sla_check_at", INT),
                 ColumnSpec("external_key", T),
             ),
             indexes=(
@@ -223,6 +226,8 @@ SCHEMA: Final = Schema(
                 IndexSpec("case_open_response_due", ("response_due_at",), where=_OPEN),
                 # Open counts per queue.
                 IndexSpec("case_open_queue", ("queue",), where=_OPEN),
+                # The escalation sweep: open cases whose SLA state changes by now.
+                IndexSpec("case_open_sla_check", ("sla_check_at",), where=_OPEN),
             ),
             key_column="external_key",
         ),

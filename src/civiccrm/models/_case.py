@@ -226,6 +226,9 @@ class Case:
     response_due_at: datetime | None = optional_datetime_field()
     #: When resolution is due under the SLA; Open311's ``expected_datetime``.
     due_at: datetime | None = optional_datetime_field()
+    #: When the SLA state next changes (a warning threshold or a due time): the
+    #: escalation sweep looks at open cases whose time has come. Set by the CRM.
+    sla_check_at: datetime | None = optional_datetime_field()
     resolution_code: str | None = None
     #: The citizen's satisfaction score, 1 (very unhappy) to 5 (very happy).
     satisfaction: int | None = attrs.field(default=None, validator=_satisfaction)
