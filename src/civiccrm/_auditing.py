@@ -24,7 +24,7 @@ import hmac
 import json
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Final
 
 from civiccrm._keys import ANCHOR_KEY, AUDIT_KEY, KeyRing
@@ -212,15 +212,43 @@ def event(
     fields: Sequence[str],
     detail: dict[str, str | int | bool | None] | None = None,
 ) -> AuditEvent:
-    """An audit event (a thin constructor, so that call sites read well)."""
-    return AuditEvent(
+    """
+    An audit event built without AuditEvent's checks: for the facade, whose values
+    are valid by construction (the session's actor, role and purpose are checked once
+    by :func:`check_session`; times come from the clock; ids are record ids; actions,
+    kinds and field names are constants). Every read makes one, so it must be cheap.
+    """
+    ev: AuditEvent = _new(AuditEvent)
+    for name, value in (
+        ("at", at.astimezone(UTC)),
+        ("actor", actor),
+        ("role", role),
+        ("purpose", purpose),
+        ("action", action),
+        ("kind", kind),
+        ("record_ids", tuple(record_ids)),
+        ("fields", tuple(fields)),
+        ("detail", dict(detail) if detail else {}),
+    ):
+        _set(ev, name, value)
+    return ev
+
+
+_new = object.__new__
+_set = object.__setattr__
+
+
+def check_session(
+    *, at: datetime, actor: str | None, role: str | None, purpose: str | None
+) -> None:
+    """Raise ValidationError now if a session's actor, role or purpose cannot be audited."""
+    AuditEvent(
         at=at,
         actor=actor,
         role=role,
         purpose=purpose,
-        action=action,
-        kind=kind,
-        record_ids=tuple(record_ids),
-        fields=tuple(fields),
-        detail=detail or {},
+        action="open",
+        kind="session",
+        record_ids=(),
+        fields=(),
     )

@@ -22,7 +22,7 @@ from typing import Any, Final, Generic, TypeVar, cast
 import attrs
 import pluggy
 
-from civiccrm._auditing import Auditor
+from civiccrm._auditing import Auditor, check_session
 from civiccrm._auditing import event as audit_event
 from civiccrm._clock import Clock, SystemClock
 from civiccrm._keys import (
@@ -314,6 +314,12 @@ class CRM:
         self._index_secret: bytes | None = None
         #: The audit trail writer (one chain per database).
         self.auditor = Auditor(storage, self.keys)
+        check_session(
+            at=clock.now(),
+            actor=str(actor.agent_id) if actor.agent_id is not None else actor.name,
+            role=actor.role,
+            purpose=purpose,
+        )
         self.profile = profile
         self.actor = actor
         self.clock = clock
