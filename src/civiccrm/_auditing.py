@@ -41,6 +41,8 @@ from civiccrm.privacy.audit import (
 __all__ = ["ANCHOR_KEY", "Auditor", "read_anchor", "verify_log"]
 
 _READ_BUFFER: Final = 200
+#: Also flushed when the buffered reads name this many records (a stream's reads).
+_READ_IDS: Final = 5_000
 
 
 def _anchor_mac(key: bytes, head: ChainHead) -> str:
@@ -114,6 +116,7 @@ class Auditor:
         self._chain: AuditChain | None = None
         self._seen = 0  # the last storage sequence number this chain knows
         self._reads: list[AuditEvent] = []
+        self._read_ids = 0
         self._dirty = False  # entries appended since the anchor was written
 
     def _key(self) -> bytes:
@@ -143,7 +146,9 @@ class Auditor:
         """Record a read (written later; see the module docstring)."""
         with self._lock:
             self._reads.append(event)
-            if len(self._reads) >= _READ_BUFFER and not in_transaction():
+            self._read_ids += len(event.record_ids)
+            full = len(self._reads) >= _READ_BUFFER or self._read_ids >= _READ_IDS
+            if full and not in_transaction():
                 self._flush_reads()
 
     def write(self, events: Sequence[AuditEvent]) -> None:
@@ -164,6 +169,7 @@ class Auditor:
                 chain.reset(head)
                 raise
             self._reads.clear()
+            self._read_ids = 0
             self._seen = seqs[-1]
             self._dirty = True
             if any(t.startswith('{"action":"checkpoint",') for t in texts):

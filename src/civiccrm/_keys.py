@@ -30,6 +30,7 @@ import json
 import os
 import stat
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -60,6 +61,22 @@ AUDIT_KEY: Final = "sys:audit"
 #: log it vouches for). Key rotation leaves it alone.
 ANCHOR_KEY: Final = "sys:audit-anchor"
 _BLOB_VERSION: Final = 1
+#: Unwrapped keys kept in memory (about 1 KB each), the least recently used dropped.
+_CACHE_SIZE: Final = 10_000
+
+
+class _LRU(OrderedDict[str, "tuple[int, dict[int, DataKey]] | None"]):
+    """A dict that forgets its least recently used entries beyond ``size``."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def __setitem__(self, key: str, value: tuple[int, dict[int, DataKey]] | None) -> None:
+        super().__setitem__(key, value)
+        self.move_to_end(key)
+        while len(self) > self.size:
+            self.popitem(last=False)
 
 
 def party_key_id(party_id: object) -> str:
@@ -225,7 +242,7 @@ class KeyRing:
         self._providers = {p.kek_id: p for p in (*previous, provider)}
         self._lock = threading.RLock()
         #: key id -> {generation: DataKey} and current generation; None when erased.
-        self._cache: dict[str, tuple[int, dict[int, DataKey]] | None] = {}
+        self._cache: _LRU = _LRU(_CACHE_SIZE)
 
     # --- blobs -----------------------------------------------------------------------
 
@@ -297,6 +314,7 @@ class KeyRing:
         """Cached entry; False when there is no key at all."""
         with self._lock:
             if key_id in self._cache:
+                self._cache.move_to_end(key_id)
                 return self._cache[key_id]
             blob = self._blob(key_id)
             if blob is None:
@@ -364,6 +382,15 @@ class KeyRing:
                     self._cache[k] = (1, {1: v})
                 out.update(new)
         return out
+
+    def prefetch(self, key_ids: Iterable[str]) -> None:
+        """Load (in one read) the keys among ``key_ids`` that are not in memory yet."""
+        with self._lock:
+            unknown = [k for k in dict.fromkeys(key_ids) if k not in self._cache]
+            if not unknown:
+                return
+            for key_id, raw in self.storage.get_keys(unknown).items():
+                self._cache[key_id] = self._open_blob(key_id, self._parse(key_id, raw))
 
     def get(self, key_id: str, generation: int) -> DataKey | None:
         """

@@ -433,6 +433,30 @@ class CRM:
         self._audit_read(kind.name, [record.id])
         return self._shown(obj)
 
+    def _prefetch_keys(self, records: Sequence[Record]) -> None:
+        """Load the keys of a page of sealed records in one read."""
+        ids = []
+        for r in records:
+            # A sealed document starts with {"_k":["<key id>",<generation>]
+            if r.doc.startswith('{"_k":["'):
+                end = r.doc.find('"', 8)
+                if end > 8:
+                    ids.append(r.doc[8:end])
+        if ids:
+            self.keys.prefetch(ids)
+
+    def _prefetching(self, records: Iterator[Record], page: int = 500) -> Iterator[Record]:
+        """``records``, with the keys of every ``page`` of them loaded ahead."""
+        batch: list[Record] = []
+        for r in records:
+            batch.append(r)
+            if len(batch) >= page:
+                self._prefetch_keys(batch)
+                yield from batch
+                batch = []
+        self._prefetch_keys(batch)
+        yield from batch
+
     def _from_record(self, kind: Kind[M], record: Record) -> M:
         return kind.from_record(record, self.converter, self.keys.get)
 
@@ -602,6 +626,7 @@ class CRM:
         kind = self._kind(cls)
         page = self.storage.query(query)
         live = [r for r in page.records if not r.doc.startswith(_TOMBSTONE)]
+        self._prefetch_keys(live)
         items = tuple(self._from_record(kind, r) for r in live)
         self._audit_read(kind.name, [r.id for r in live])
         return ResultPage(tuple(self._shown(i) for i in items), page.next)
@@ -611,7 +636,7 @@ class CRM:
         self._check_purpose(kind.name)
         seen: list[str] = []
         try:
-            for record in self.storage.stream(query):
+            for record in self._prefetching(self.storage.stream(query)):
                 if not record.doc.startswith(_TOMBSTONE):
                     obj = self._from_record(kind, record)
                     seen.append(record.id)

@@ -29,6 +29,7 @@ case's id in its events) come back again and again.
 
 from __future__ import annotations
 
+import copy
 import enum
 import itertools
 import linecache
@@ -234,6 +235,7 @@ _BASE_NAMESPACE: Final[dict[str, Any]] = {
     "_event_value": _event_value,
     "_EVENT_VALUE_TYPES": _EVENT_VALUE_TYPES,
     "_unknown_keys": _unknown_keys,
+    "_Mapping": Mapping,
 }
 
 
@@ -382,6 +384,21 @@ def _nested(cls: type) -> Callable[[Mapping[str, Any]], Any]:
     return trusted_structurer(cls)
 
 
+def _default_of(f: attrs.Attribute[Any]) -> Callable[[], Any]:
+    """A function giving field ``f``'s default, unstructured (as stored documents hold it)."""
+    from civiccrm.models._convert import make_converter
+
+    conv = make_converter()
+    default = f.default
+    if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+        factory: Any = default
+        if factory.takes_self:
+            raise TypeError(f"cannot build a trusted structurer for {f.name}: self factory")
+        return lambda: conv.unstructure(factory.factory())
+    value = conv.unstructure(default)
+    return lambda: copy.deepcopy(value)
+
+
 def _caches_hash(cls: type) -> bool:
     """Whether attrs made ``cls`` with ``cache_hash=True``."""
     if any(_HASH_CACHE_FIELD in getattr(k, "__slots__", ()) for k in cls.__mro__):
@@ -407,7 +424,11 @@ def _generate(cls: type) -> Callable[[Mapping[str, Any]], Any]:
         # fields with object.__setattr__ too.
         return f"_osa(_o, {name!r}, {value})"
 
-    body: list[str] = ["_o = _new(_cls)"]
+    body: list[str] = [
+        "if not isinstance(_d, _Mapping):",
+        "    raise TypeError(f'expected an object, got {type(_d).__name__}')",
+        "_o = _new(_cls)",
+    ]
     _BUILDING.add(cls)
     try:
         for f in fields:
@@ -421,20 +442,25 @@ def _generate(cls: type) -> Callable[[Mapping[str, Any]], Any]:
             if tp is None or isinstance(tp, str):
                 raise TypeError(f"cannot build a trusted structurer for {where}: no type")
             key = repr(f.name)
+            # A field with a default may be missing from a document written before the
+            # field existed: it gets the default, as the strict converter gives it.
+            read = f"_d[{key}]"
+            if f.default is not attrs.NOTHING:
+                read = f"(_d[{key}] if {key} in _d else {gen.bind(_default_of(f), 'd')}())"
             in_place = gen.statements(tp, "_v")
             if in_place is not None:
-                body += [f"_v = _d[{key}]", *in_place, store(f.name, "_v")]
+                body += [f"_v = {read}", *in_place, store(f.name, "_v")]
                 continue
             value = gen.expr(tp, "_v", 0, where)
             if value is None:
-                body.append(store(f.name, f"_d[{key}]"))
+                body.append(store(f.name, read))
             else:
-                body += [f"_v = _d[{key}]", store(f.name, value)]
+                body += [f"_v = {read}", store(f.name, value)]
     finally:
         _BUILDING.discard(cls)
     if _caches_hash(cls):
         body.append(store(_HASH_CACHE_FIELD, "None"))
-    body += [f"if len(_d) != {len(fields)}:", "    raise _unknown_keys(_d, _names, _cls)"]
+    body += ["if not _names.issuperset(_d):", "    raise _unknown_keys(_d, _names, _cls)"]
     body.append("return _o")
     func_name = f"structure_{cls.__name__}"
     lines = [
