@@ -57,6 +57,7 @@ _US_PER_S: Final = 1_000_000
 _DAY_US: Final = 86_400 * _US_PER_S
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_DAY: Final = timedelta(days=1)
+_EPOCH_ORDINAL: Final = date(1970, 1, 1).toordinal()
 _MIDNIGHT: Final = time(0)
 _ALL_DAY: Final[tuple[Interval, ...]] = ((_MIDNIGHT, None),)
 #: How many days without any open time end a search (next_open, add, add_days).
@@ -302,17 +303,16 @@ def _tod_us(t: time) -> int:
     return ((t.hour * 60 + t.minute) * 60 + t.second) * _US_PER_S + t.microsecond
 
 
-def _overlaps(spans: list[tuple[int, int, str]]) -> list[Problem]:
-    """Problems for spans (start, end, path) that overlap an earlier one."""
-    problems = []
-    spans = sorted(spans)
+def _overlaps(spans: list[tuple[int, int, str]]) -> list[tuple[str, str]]:
+    """``(later, earlier)`` paths of spans ``(start, end, path)`` that overlap."""
+    found = []
     reach, reach_path = None, ""
-    for start, end, path in spans:
+    for start, end, path in sorted(spans):
         if reach is not None and start < reach and path != reach_path:
-            problems.append(Problem(path, f"overlaps {reach_path}"))
+            found.append((path, reach_path))
         if reach is None or end > reach:
             reach, reach_path = end, path
-    return problems
+    return found
 
 
 # --------------------------------------------------------------------------------------
@@ -368,7 +368,8 @@ class BusinessCalendar:
 
     _tz: zoneinfo.ZoneInfo = attrs.field(init=False, eq=False, repr=False)
     _cuts: tuple[int, ...] = attrs.field(init=False, eq=False, repr=False)
-    _days: dict[date, tuple[int, ...]] = attrs.field(init=False, eq=False, repr=False, factory=dict)
+    # Local date (as its ordinal) -> its open pieces; see _day.
+    _days: dict[int, tuple[int, ...]] = attrs.field(init=False, eq=False, repr=False, factory=dict)
 
     def __attrs_post_init__(self) -> None:
         object.__setattr__(self, "_tz", zoneinfo.ZoneInfo(self.zone))
@@ -382,7 +383,9 @@ class BusinessCalendar:
                     week.append((start, end, f"hours[{wd}][{i}]"))
                     if end > 7 * _DAY_US:  # Sunday night into Monday morning
                         week.append((start - 7 * _DAY_US, end - 7 * _DAY_US, f"hours[{wd}][{i}]"))
-            problems += _overlaps(week)
+            problems += (
+                Problem(later, f"overlaps {earlier}") for later, earlier in _overlaps(week)
+            )
         for day in self.half_days:
             spans = []
             for offset in (-1, 0, 1):
@@ -393,7 +396,13 @@ class BusinessCalendar:
                         path = f"hours[{other.weekday()}][{i}]"
                     start, end = _wall_span(offset, iv)
                     spans.append((start, end, path))
-            problems += (p for p in _overlaps(spans) if p not in problems)
+            for later, earlier in _overlaps(spans):
+                # Name the half day (the weekly hours were checked on their own).
+                if not later.startswith("half_days"):
+                    later, earlier = earlier, later
+                problem = Problem(later, f"overlaps {earlier}")
+                if problem not in problems:
+                    problems.append(problem)
         if problems:
             raise ValidationError(problems, record_type="BusinessCalendar")
 
@@ -484,15 +493,19 @@ class BusinessCalendar:
             return _ALL_DAY
         return self.hours.get(day.weekday(), ())
 
-    def _day(self, day: date) -> tuple[int, ...]:
+    def _day(self, ordinal: int) -> tuple[int, ...]:
         """
-        The open pieces of the shifts that open on local date ``day``, as a flat tuple
-        ``(a0, b0, a1, b1, ...)`` of microseconds since the epoch: ordered, disjoint, not
-        touching, closures cut out. Cached.
+        The open pieces of the shifts that open on the local date with this ordinal, as a
+        flat tuple ``(a0, b0, a1, b1, ...)`` of microseconds since the epoch: ordered,
+        disjoint, not touching, closures cut out. Cached.
+
+        The pieces of successive dates follow each other in order (shifts may not
+        overlap, and a wall time's first instant never goes back in time).
         """
-        got = self._days.get(day)
+        got = self._days.get(ordinal)
         if got is not None:
             return got
+        day = date.fromordinal(ordinal)
         flat: list[int] = []
         for opening, closing in self._spec(day):
             a = self._wall(day, opening)
@@ -511,7 +524,7 @@ class BusinessCalendar:
         if self._cuts and flat:
             flat = _minus(flat, self._cuts)
         result = tuple(flat)
-        self._days[day] = result
+        self._days[ordinal] = result
         return result
 
     def _wall(self, day: date, at: time) -> int:
@@ -538,8 +551,8 @@ class BusinessCalendar:
                 before = mid
         return after * _US_PER_S
 
-    def _local_date(self, us: int) -> date:
-        return _dt(us).astimezone(self._tz).date()
+    def _local_ordinal(self, at: datetime) -> int:
+        return at.astimezone(self._tz).toordinal()
 
     def is_working_day(self, day: date) -> bool:
         """
@@ -550,7 +563,7 @@ class BusinessCalendar:
         ``day`` must be a :class:`~datetime.date` in the calendar's zone; a datetime is
         refused, so that a UTC date is never used by mistake.
         """
-        return bool(self._day(_a_date(day, "day")))
+        return bool(self._day(_a_date(day, "day").toordinal()))
 
     # ----------------------------------------------------------------------------------
     # Instants
@@ -563,14 +576,17 @@ class BusinessCalendar:
         clipped to ``[start, end)``. Without an end, gives up after ten years with no
         open time.
         """
-        day = self._local_date(start) - _ONE_DAY  # yesterday's night shift may be running
-        last_day = None if end is None else self._local_date(end) + _ONE_DAY
+        # Any date from two days before the UTC date on is early enough: the local date
+        # is at most a day before the UTC one, and yesterday's night shift may be running.
+        ordinal = start // _DAY_US + _EPOCH_ORDINAL - 2
+        last = None if end is None else end // _DAY_US + _EPOCH_ORDINAL + 2
         idle = 0
         pi, n_pauses = 0, len(pauses)
-        while last_day is None or day <= last_day:
-            flat = self._days.get(day)
+        days = self._days
+        while last is None or ordinal <= last:
+            flat = days.get(ordinal)
             if flat is None:
-                flat = self._day(day)
+                flat = self._day(ordinal)
             idle += 1
             for i in range(0, len(flat), 2):
                 b = flat[i + 1]
@@ -597,20 +613,24 @@ class BusinessCalendar:
                         yield a, b
                         break
             if end is None and idle > _GIVE_UP_DAYS:
-                raise ValidationError(
-                    f"calendar {self.code!r} has no open time in the ten years after "
-                    f"{_dt(start).isoformat()}"
-                )
-            day += _ONE_DAY
+                raise self._never(start, "open time")
+            ordinal += 1
+
+    def _never(self, start: int, what: str) -> ValidationError:
+        return ValidationError(
+            f"calendar {self.code!r} has no {what} in the ten years after {_dt(start).isoformat()}"
+        )
 
     def is_open(self, t: datetime) -> bool:
         """Whether ``t`` (aware) is inside a working interval (open at open, shut at close)."""
         at = _instant(t, "t")
-        day = self._local_date(at)
-        for d in (day - _ONE_DAY, day, day + _ONE_DAY):
-            flat = self._day(d)
-            i = bisect.bisect_right(flat, at)
-            if i % 2 == 1:
+        ordinal = at // _DAY_US + _EPOCH_ORDINAL
+        days = self._days
+        for o in range(ordinal - 2, ordinal + 2):  # see _pieces
+            flat = days.get(o)
+            if flat is None:
+                flat = self._day(o)
+            if bisect.bisect_right(flat, at) % 2 == 1:
                 return True
         return False
 
@@ -662,12 +682,24 @@ class BusinessCalendar:
         """
         s = _instant(start, "start")
         e = _instant(end, "end")
-        cut = _spans(pauses, "pauses")
+        cut = _spans(pauses, "pauses") if pauses else ()
         if e <= s:
             return timedelta(0)
         total = 0
-        for a, b in self._pieces(s, cut, e):
-            total += b - a
+        if cut:
+            for a, b in self._pieces(s, cut, e):
+                total += b - a
+            return timedelta(microseconds=total)
+        # The same walk as _pieces, without pauses, inline: a hot path.
+        days = self._days
+        for ordinal in range(s // _DAY_US + _EPOCH_ORDINAL - 2, e // _DAY_US + _EPOCH_ORDINAL + 2):
+            flat = days.get(ordinal)
+            if flat is None:
+                flat = self._day(ordinal)
+            for i in range(0, len(flat), 2):
+                a, b = flat[i], flat[i + 1]
+                if b > s and a < e:
+                    total += min(b, e) - max(a, s)
         return timedelta(microseconds=total)
 
     def add(
@@ -696,12 +728,34 @@ class BusinessCalendar:
         left = _td_us(duration)
         if left < 0:
             raise ValidationError.at("duration", f"must not be negative, got {duration}")
-        cut = _spans(pauses, "pauses") if pauses else ()
-        for a, b in self._pieces(s, cut):
-            if b - a >= left:
-                return _dt(a + left)
-            left -= b - a
-        raise AssertionError("unreachable")  # pragma: no cover
+        if pauses:
+            for a, b in self._pieces(s, _spans(pauses, "pauses")):
+                if b - a >= left:
+                    return _dt(a + left)
+                left -= b - a
+            raise AssertionError("unreachable")  # pragma: no cover
+        # The same walk as _pieces, without pauses, inline: this is the hot path.
+        ordinal = s // _DAY_US + _EPOCH_ORDINAL - 2
+        days = self._days
+        idle = 0
+        while idle <= _GIVE_UP_DAYS:
+            flat = days.get(ordinal)
+            if flat is None:
+                flat = self._day(ordinal)
+            idle += 1
+            for i in range(0, len(flat), 2):
+                b = flat[i + 1]
+                if b <= s:
+                    continue
+                a = flat[i]
+                if a < s:
+                    a = s
+                if b - a >= left:
+                    return _dt(a + left)
+                left -= b - a
+                idle = 0
+            ordinal += 1
+        raise self._never(s, "open time")
 
     def add_days(
         self,
@@ -733,7 +787,7 @@ class BusinessCalendar:
         if days < 0:
             raise ValidationError.at("days", f"must not be negative, got {days}")
         cut = _spans(pauses, "pauses") if pauses else ()
-        day = self._local_date(s)
+        day = self._local_ordinal(start)
         flat = self._day(day)
         if not (flat and s < flat[-1]):
             day, flat = self._next_working_day(day, s)
@@ -744,15 +798,13 @@ class BusinessCalendar:
             days -= 1
         return _dt(flat[-1])
 
-    def _next_working_day(self, day: date, s: int) -> tuple[date, tuple[int, ...]]:
+    def _next_working_day(self, day: int, s: int) -> tuple[int, tuple[int, ...]]:
         for _ in range(_GIVE_UP_DAYS):
-            day += _ONE_DAY
+            day += 1
             flat = self._day(day)
             if flat:
                 return day, flat
-        raise ValidationError(
-            f"calendar {self.code!r} has no working day in the ten years after {_dt(s).isoformat()}"
-        )
+        raise self._never(s, "working day")
 
 
 def _public_holidays(
