@@ -7,13 +7,15 @@ import tomllib
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from civiccrm.errors import CivicCRMError, NotFoundError, PolicyError, ValidationError
-from civiccrm.models import AttributeDatatype, CaseType
+from civiccrm.models import AttributeDatatype, CaseStatus, CaseType, Priority
 from civiccrm.profile import (
     WRITE_KINDS,
     Profile,
@@ -23,6 +25,7 @@ from civiccrm.profile import (
     parse_profile,
     springfield_path,
 )
+from civiccrm.routing.sla import SlaStart
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "springfield" / "agency.toml"
 
@@ -392,12 +395,12 @@ def test_not_utf8(tmp_path: Path) -> None:
 
 
 def test_unknown_top_level_section() -> None:
-    error = parse_error(MINIMAL + '\n[calendars]\nname = "x"\n')
+    error = parse_error(MINIMAL + '\n[mayor]\nname = "x"\n')
     found = problems_of(error)
-    assert list(found) == ["calendars"]
-    assert "unknown section" in found["calendars"]
-    for section in ("agency", "departments", "queues", "case_types"):
-        assert section in found["calendars"]
+    assert list(found) == ["mayor"]
+    assert "unknown section" in found["mayor"]
+    for section in ("agency", "departments", "queues", "case_types", "calendars", "sla_policies"):
+        assert section in found["mayor"]
 
 
 def test_missing_agency() -> None:
@@ -1100,8 +1103,8 @@ def test_profile_roles_are_indexed_by_their_codes() -> None:
 
 
 def test_unknown_section_message_lists_roles() -> None:
-    found = problems_of(parse_error(MINIMAL + '\n[calendars]\nname = "x"\n'))
-    assert "roles" in found["calendars"]
+    found = problems_of(parse_error(MINIMAL + '\n[mayor]\nname = "x"\n'))
+    assert "roles" in found["mayor"]
 
 
 @settings(max_examples=200, deadline=None, database=None)
@@ -1131,3 +1134,735 @@ def test_one_bad_key_in_a_valid_role_raises_only_policy_error(field: str, value:
     }
     data["roles"]["clerk"][field] = value
     _check_policy_error_only(data)
+
+
+# --------------------------------------------------------------------------------------
+# Calendars and SLA policies
+
+CHICAGO = ZoneInfo("America/Chicago")
+
+
+def chicago(year: int, month: int, day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=CHICAGO)
+
+
+def test_springfield_calendars(springfield: Profile) -> None:
+    assert list(springfield.calendars) == ["city-hall", "federal", "around-the-clock"]
+    assert springfield.calendar_names["city-hall"] == "City Hall business hours"
+    city = springfield.calendar("city-hall")
+    federal = springfield.calendar("federal")
+    always = springfield.calendar("around-the-clock")
+    for calendar in (city, federal, always):
+        assert calendar.zone == "America/Chicago"  # the agency's
+    assert always.hours is None
+    assert city.hours is not None
+    assert len(city.hours[0]) == 2
+    # US federal, observed: July 4, 2026 is a Saturday, so Friday July 3 is closed.
+    for calendar in (city, federal):
+        assert not calendar.is_open(chicago(2026, 7, 3, 10))
+        assert calendar.is_open(chicago(2026, 7, 2, 10))
+    # Illinois: Lincoln's Birthday and Casimir Pulaski Day close City Hall only.
+    for day in ((2026, 2, 12), (2026, 3, 2)):
+        assert not city.is_open(chicago(*day, 10))
+        assert federal.is_open(chicago(*day, 10))
+    # The profile's own: the day after Thanksgiving, New Year's Eve afternoon, a snow
+    # morning.
+    assert not city.is_open(chicago(2026, 11, 27, 10))
+    assert federal.is_open(chicago(2026, 11, 27, 10))
+    assert city.is_open(chicago(2026, 12, 31, 10))
+    assert not city.is_open(chicago(2026, 12, 31, 14))
+    assert not city.is_open(chicago(2025, 1, 6, 10))
+    assert city.is_open(chicago(2025, 1, 6, 13))
+    assert always.is_open(chicago(2026, 12, 25, 3))
+    # Business time: Thursday July 2 at 16:00 plus 2 business hours on City Hall's
+    # calendar is Monday July 6 at 09:00.
+    assert city.add(chicago(2026, 7, 2, 16), timedelta(hours=2)) == chicago(2026, 7, 6, 9)
+
+
+def test_springfield_sla_policies(springfield: Profile) -> None:
+    assert springfield.agency.default_sla_policy == "standard"
+    for ct in springfield.case_types:
+        assert ct.sla_policy is not None, ct.code
+        policy = springfield.sla_policy(ct.sla_policy)
+        assert policy.calendar in springfield.calendars
+        assert policy.target("resolution") is not None, ct.code
+    pothole = springfield.sla_policy(springfield.case_type("001").sla_policy or "")
+    assert pothole.code == "street-repair"
+    assert [(t.name, t.unit.value, t.amount) for t in pothole.targets] == [
+        ("first_response", "business_days", 1),
+        ("resolution", "business_days", 5),
+    ]
+    assert pothole.warnings == (0.5, 0.75)
+    assert pothole.pause_statuses == {CaseStatus.PENDING}
+    assert pothole.reset_on == {"case_type_changed"}
+    assert pothole.start is SlaStart.REPORTED
+    assert pothole.for_priority(Priority.URGENT).calendar == "around-the-clock"
+    for code in ("009", "010", "011", "012", "034"):
+        policy = springfield.sla_policy(springfield.case_type(code).sla_policy or "")
+        assert springfield.calendar(policy.calendar).hours is None, code
+    with pytest.raises(NotFoundError) as info:
+        springfield.sla_policy("gold")
+    assert (info.value.record_type, info.value.key) == ("SLA policy", "gold")
+    with pytest.raises(NotFoundError, match="no calendar 'moon'"):
+        springfield.calendar("moon")
+
+
+def test_calendar_keys() -> None:
+    profile = parse_profile(
+        MINIMAL
+        + """
+[calendars.night-desk]
+name = "Night desk"
+description = "Overnight phone line"
+time_zone = "America/New_York"
+hours = { mon = ["22:00-06:00"], tue = ["08:00-24:00"], sun = [] }
+extra_holidays = [2026-06-01, "2026-06-02"]
+half_days = { "2026-06-09" = ["09:00-10:00"], 2026-06-16 = [] }
+closures = [
+  { start = 2026-06-23T08:00:00, end = "2026-06-23T12:00", reason = "Drill" },
+  { start = 2026-06-30T13:00:00Z, end = "2026-06-30T15:00:00-05:00" },
+]
+"""
+    )
+    night = profile.calendar("night-desk")
+    assert night.zone == "America/New_York"
+    assert profile.calendar_names == {"night-desk": "Night desk"}
+    ny = ZoneInfo("America/New_York")
+
+    def at(month: int, day: int, hour: int) -> datetime:
+        return datetime(2026, month, day, hour, tzinfo=ny)
+
+    assert night.is_open(at(5, 4, 23))  # Monday night ...
+    assert night.is_open(at(5, 5, 5))  # ... into Tuesday morning
+    assert night.is_open(at(5, 5, 23))  # Tuesday until 24:00
+    assert not night.is_open(at(5, 6, 0))
+    assert not night.is_open(at(5, 6, 10))  # Wednesday: closed
+    assert night.holidays == {date(2026, 6, 1), date(2026, 6, 2)}
+    assert night.is_open(at(6, 9, 9))  # a half day
+    assert not night.is_open(at(6, 9, 10))
+    assert not night.is_open(at(6, 16, 9))
+    assert not night.is_open(at(6, 23, 9))  # a closure in local time
+    assert night.is_open(at(6, 23, 12))
+    assert night.closures[1] == (
+        datetime(2026, 6, 30, 13, tzinfo=UTC),
+        datetime(2026, 6, 30, 20, tzinfo=UTC),
+    )
+
+
+def test_calendar_time_zone_defaults_to_the_agency() -> None:
+    profile = parse_profile(MINIMAL + '\n[calendars.always]\nname = "24x7"\nhours = "24x7"\n')
+    assert profile.calendar("always").zone == "America/Chicago"
+    assert profile.calendar("always").hours is None
+    assert profile.sla_policies == {}
+
+
+CALENDAR_MISTAKES = (
+    MINIMAL
+    + """
+[calendars.office]
+time_zone = "Mars/Base"
+hours = { mon = ["8-12", "13:00-25:00", 9], funday = ["08:00-09:00"], tue = "08:00-17:00", wed = ["08:00-08:00"] }
+holidays = { country = "US", region = "IL" }
+extra_holidays = ["2026-02-30", 5]
+half_days = { "tomorrow" = ["08:00-12:00"], "2026-12-24" = "08:00-12:00" }
+closures = [
+  { start = "2026-01-05", end = "2026-01-05T17:00" },
+  { start = "2026-01-06T17:00", end = "2026-01-06T08:00" },
+  "snow",
+  { start = 2026-01-07T08:00:00, why = "x" },
+]
+colour = "blue"
+
+[calendars.Office]
+name = "Capital"
+hours = "9 to 5"
+
+[calendars.overlap]
+name = "Overlap"
+hours = { fri = ["11:00-13:00", "08:00-12:00"] }
+half_days = { "2026-07-02" = ["16:00-02:00"] }
+holidays = { country = "US", subdivision = "ZZ" }
+"""
+)
+
+
+def test_every_calendar_mistake_in_one_error() -> None:
+    found = problems_of(parse_error(CALENDAR_MISTAKES))
+    expected = {
+        "calendars.office.name": "is required",
+        "calendars.office.time_zone": "Mars/Base",
+        "calendars.office.hours.mon[0]": "not an interval",
+        "calendars.office.hours.mon[1]": "not on a clock",
+        "calendars.office.hours.mon[2]": "got an integer",
+        "calendars.office.hours.funday": "unknown day",
+        "calendars.office.hours.tue": "expected a list",
+        "calendars.office.hours.wed[0]": "same time",
+        "calendars.office.holidays.region": "unknown field",
+        "calendars.office.extra_holidays[0]": "not a date",
+        "calendars.office.extra_holidays[1]": "expected a date",
+        "calendars.office.half_days.tomorrow": "not a date",
+        "calendars.office.half_days.2026-12-24": "expected a list",
+        "calendars.office.closures[0].start": "not a date and time",
+        "calendars.office.closures[1].end": "after start",
+        "calendars.office.closures[2]": "expected a table",
+        "calendars.office.closures[3].end": "is required",
+        "calendars.office.closures[3].why": "unknown field",
+        "calendars.office.colour": "unknown field",
+        "calendars.Office": "is not a code",
+        "calendars.Office.hours": "24x7",
+    }
+    for path, fragment in expected.items():
+        assert path in found, path
+        assert fragment in found[path], (path, found[path])
+    # A calendar whose every key is well formed but which cannot be built: the problems
+    # of its hours and of its holidays, at their TOML paths (Friday's [1] is 08-12).
+    assert found["calendars.overlap.holidays.subdivision"].startswith("'ZZ' is not")
+    assert found["calendars.overlap.hours.fri[0]"] == "overlaps hours.fri[1]"
+    assert set(found) == {
+        *expected,
+        "calendars.overlap.holidays.subdivision",
+        "calendars.overlap.hours.fri[0]",
+    }
+
+
+def test_overlapping_hours_are_reported_at_their_toml_paths() -> None:
+    text = (
+        MINIMAL
+        + """
+[calendars.overlap]
+name = "Overlap"
+hours = { thu = ["20:00-02:00"], fri = ["11:00-13:00", "01:00-12:00"] }
+"""
+    )
+    found = problems_of(parse_error(text))
+    # Friday's intervals in the file's order: [0] is 11-13, [1] is 01-12 (which the
+    # Thursday night shift runs into).
+    assert found == {
+        "calendars.overlap.hours.fri[1]": "overlaps hours.thu[0]",
+        "calendars.overlap.hours.fri[0]": "overlaps hours.fri[1]",
+    }
+
+
+def test_half_day_overlapping_the_next_morning() -> None:
+    text = (
+        MINIMAL
+        + """
+[calendars.office]
+name = "Office"
+hours = { fri = ["08:00-17:00"] }
+half_days = { "2026-07-09" = ["16:00-09:00"] }
+"""
+    )
+    error = parse_error(text)
+    assert len(error.problems) == 1
+    # Either is said to overlap the other, each by its TOML path.
+    (problem,) = error.problems
+    paths = {"calendars.office.hours.fri[0]", "calendars.office.half_days.2026-07-09[0]"}
+    assert problem.path in paths
+    other = (paths - {problem.path}).pop().removeprefix("calendars.office.")
+    assert problem.message == f"overlaps {other}"
+
+
+POLICY_BASE = (
+    MINIMAL
+    + """
+[calendars.office]
+name = "Office"
+hours = { mon = ["08:00-17:00"], tue = ["08:00-17:00"] }
+"""
+)
+
+
+def test_sla_policy_keys() -> None:
+    profile = parse_profile(
+        POLICY_BASE.replace(
+            'time_zone = "America/Chicago"',
+            'time_zone = "America/Chicago"\ndefault_sla_policy = "p"',
+        )
+        + """
+[[case_types]]
+code = "R1"
+name = "Pothole"
+department = "roads"
+sla_policy = "p"
+
+[calendars.always]
+name = "24x7"
+hours = "24x7"
+
+[sla_policies.p]
+name = "Policy"
+description = "All of it"
+calendar = "office"
+start = "opened"
+warnings = [0.25, 0.5, 0.9]
+pause_statuses = ["pending", "assigned"]
+reset_on = ["case_type_changed", "reopened", "queue_changed", "priority_changed"]
+targets = [
+  { name = "first_response", business_minutes = 90 },
+  { name = "update", calendar_hours = 1.5, met_by = "contact", repeat = true },
+  { name = "visit", business_hours = 4, met_by = "status:in_progress" },
+  { name = "signoff", calendar_minutes = 30, met_by = "event:escalated" },
+  { name = "resolution", calendar_days = 3 },
+]
+
+  [sla_policies.p.priorities.urgent]
+  calendar = "always"
+
+    [[sla_policies.p.priorities.urgent.targets]]
+    name = "resolution"
+    business_hours = 8
+
+    [[sla_policies.p.priorities.urgent.targets]]
+    name = "callback"
+    business_minutes = 15
+    met_by = "contact"
+
+  [sla_policies.p.priorities.low]
+  targets = [{ name = "update", business_days = 2 }]
+"""
+    )
+    policy = profile.sla_policy("p")
+    assert profile.agency.default_sla_policy == "p"
+    assert profile.case_type("R1").sla_policy == "p"
+    assert policy.description == "All of it"
+    assert policy.start is SlaStart.OPENED
+    assert policy.warnings == (0.25, 0.5, 0.9)
+    assert policy.pause_statuses == {CaseStatus.PENDING, CaseStatus.ASSIGNED}
+    assert policy.reset_on == {"case_type_changed", "reopened", "queue_changed", "priority_changed"}
+    assert [(t.name, t.duration) for t in policy.targets] == [
+        ("first_response", timedelta(minutes=90)),
+        ("update", timedelta(minutes=90)),
+        ("visit", timedelta(hours=4)),
+        ("signoff", timedelta(minutes=30)),
+        ("resolution", timedelta(days=3)),
+    ]
+    assert [t.met_by for t in policy.targets] == [
+        "first_response",
+        "contact",
+        "status:in_progress",
+        "event:escalated",
+        "resolved",
+    ]
+    assert list(policy.priorities) == [Priority.LOW, Priority.URGENT]
+    urgent = policy.for_priority(Priority.URGENT)
+    assert urgent.calendar == "always"
+    assert [(t.name, t.unit.value, t.amount) for t in urgent.targets][-2:] == [
+        ("resolution", "business_hours", 8),
+        ("callback", "business_minutes", 15),
+    ]
+    low = policy.for_priority(Priority.LOW)
+    update = low.target("update")
+    # An override inherits met_by and repeat from the policy's target of the same name.
+    assert update is not None
+    assert (update.unit.value, update.amount, update.met_by, update.repeat) == (
+        "business_days",
+        2,
+        "contact",
+        True,
+    )
+    assert low.calendar == "office"
+    assert policy.for_priority(Priority.NORMAL).targets == policy.targets
+
+
+POLICY_MISTAKES = (
+    POLICY_BASE.replace(
+        'time_zone = "America/Chicago"',
+        'time_zone = "America/Chicago"\ndefault_sla_policy = "gold"',
+    )
+    + """
+[[case_types]]
+code = "R1"
+name = "Pothole"
+department = "roads"
+sla_policy = "silver"
+
+[sla_policies.p]
+calendar = "moon"
+start = "whenever"
+warnings = [0.5, 0.5, 1.5, "x"]
+pause_statuses = ["pending", "resolved", "pending"]
+reset_on = ["full_moon"]
+colour = "red"
+targets = [
+  { name = "first_response" },
+  { name = "resolution", business_days = 2.5, calendar_days = 1 },
+  { name = "callback", business_hours = 2 },
+  { name = "visit", business_hours = -1, met_by = "status:sleeping" },
+  { name = "x", business_hours = 1, met_by = "event:party" },
+  { name = "y", business_hours = 1, met_by = "whenever" },
+  { name = "resolution", calendar_hours = 4, met_by = "resolved", repeat = true },
+  { name = "Big Name", calendar_hours = 4, met_by = "contact", repeat = "yes" },
+  "thirty days",
+  { name = "inspect", business_days = 2, met_by = "status:in_progress" },
+]
+
+  [sla_policies.p.priorities.extreme]
+  targets = []
+
+  [sla_policies.p.priorities.urgent]
+  calendar = "sun"
+  colour = "red"
+  targets = [{ name = "inspect", business_hours = 1, met_by = "contact" }]
+
+[sla_policies.q]
+name = "Q"
+calendar = "office"
+targets = []
+
+[sla_policies.r]
+name = "R"
+calendar = "office"
+"""
+)
+
+
+def test_every_sla_policy_mistake_in_one_error() -> None:
+    found = problems_of(parse_error(POLICY_MISTAKES))
+    p = "sla_policies.p"
+    expected = {
+        f"{p}.name": "is required",
+        f"{p}.calendar": "no calendar 'moon'",
+        f"{p}.start": "'whenever' is not 'reported' or 'opened'",
+        f"{p}.warnings[1]": "increasing",
+        f"{p}.warnings[2]": "strictly between 0 and 1",
+        f"{p}.warnings[3]": "expected a number",
+        f"{p}.pause_statuses[1]": "not an open case status",
+        f"{p}.pause_statuses[2]": "duplicate 'pending'",
+        f"{p}.reset_on[0]": "not a reset condition",
+        f"{p}.colour": "unknown field",
+        f"{p}.targets[0]": "needs an amount",
+        f"{p}.targets[1]": "has 2 amounts",
+        f"{p}.targets[2].met_by": "is required for a target named 'callback'",
+        f"{p}.targets[3].business_hours": "more than 0",
+        f"{p}.targets[3].met_by": "'sleeping' is not a case status",
+        f"{p}.targets[4].met_by": "'party' is not an event kind",
+        f"{p}.targets[5].met_by": "'whenever' is not a met_by condition",
+        f"{p}.targets[6].name": "duplicate target 'resolution'",
+        f"{p}.targets[6].repeat": "only a target met by 'contact' or 'event:<kind>' repeats",
+        f"{p}.targets[7].name": "is not a code",
+        f"{p}.targets[7].repeat": "expected true or false",
+        f"{p}.targets[8]": "expected a table",
+        f"{p}.priorities.extreme": "not a priority",
+        f"{p}.priorities.urgent.calendar": "no calendar 'sun'",
+        f"{p}.priorities.urgent.colour": "unknown field",
+        f"{p}.priorities.urgent.targets[0].met_by": "must be 'status:in_progress'",
+        "sla_policies.q.targets": "at least one target",
+        "sla_policies.r.targets": "is required",
+    }
+    for path, fragment in expected.items():
+        assert path in found, path
+        assert fragment in found[path], (path, found[path])
+    # References into a section with broken entries are not checked: no echo for the
+    # case type's "silver" or the agency's "gold".
+    assert set(found) == set(expected)
+
+
+def test_references_to_policies_and_calendars() -> None:
+    text = (
+        POLICY_BASE.replace(
+            'time_zone = "America/Chicago"',
+            'time_zone = "America/Chicago"\ndefault_sla_policy = "gold"',
+        )
+        + """
+[[case_types]]
+code = "R1"
+name = "Pothole"
+department = "roads"
+sla_policy = "silver"
+
+[sla_policies.p]
+name = "P"
+calendar = "office"
+targets = [{ name = "resolution", business_days = 3 }]
+"""
+    )
+    assert problems_of(parse_error(text)) == {
+        "agency.default_sla_policy": "no SLA policy 'gold'",
+        "case_types[0].sla_policy": "no SLA policy 'silver'",
+    }
+    # A broken calendar: the policy's reference to it is not checked (one mistake, one
+    # problem).
+    broken = text.replace('hours = { mon = ["08:00-17:00"], tue = ["08:00-17:00"] }', "")
+    broken = broken.replace('"gold"', '"p"').replace('"silver"', '"p"')
+    assert problems_of(parse_error(broken)) == {"calendars.office.hours": ANY_MESSAGE}
+
+
+class _AnyMessage(str):
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str)
+
+    __hash__ = str.__hash__
+
+
+ANY_MESSAGE = _AnyMessage()
+
+
+@pytest.mark.parametrize(
+    ("text", "path"),
+    [
+        ('calendars = "office"', "calendars"),
+        ("calendars = [1, 2]", "calendars"),
+        ('[calendars]\noffice = "x"', "calendars.office"),
+        ('sla_policies = "p"', "sla_policies"),
+        ("[sla_policies]\np = 3", "sla_policies.p"),
+        ('[sla_policies.p]\nname = "P"\ncalendar = "c"\ntargets = {}', "sla_policies.p.targets"),
+        ('[sla_policies.p]\nname = "P"\ncalendar = 3\ntargets = []', "sla_policies.p.calendar"),
+        (
+            '[sla_policies.p]\nname = "P"\ncalendar = "c"\npriorities = 1\n'
+            'targets = [{ name = "resolution", calendar_days = 1 }]',
+            "sla_policies.p.priorities",
+        ),
+        ('[calendars.c]\nname = "C"\nhours = "24x7"\nholidays = "US"', "calendars.c.holidays"),
+        ('[calendars.c]\nname = "C"\nhours = "24x7"\nclosures = {}', "calendars.c.closures"),
+        ('[calendars.c]\nname = "C"\nhours = "24x7"\nhalf_days = []', "calendars.c.half_days"),
+        ('[calendars.c]\nname = "C"\nhours = 24', "calendars.c.hours"),
+        (
+            '[calendars.c]\nname = "C"\nhours = "24x7"\nholidays = { country = "XX" }',
+            "calendars.c.holidays.country",
+        ),
+        (
+            '[calendars.c]\nname = "C"\nhours = "24x7"\n'
+            'holidays = { country = "US", categories = ["parties"] }',
+            "calendars.c.holidays.categories",
+        ),
+    ],
+)
+def test_calendar_and_policy_sections_of_the_wrong_shape(text: str, path: str) -> None:
+    # Top-level keys go before the first table.
+    document = text + "\n" + MINIMAL if not text.startswith("[") else MINIMAL + "\n" + text
+    found = problems_of(parse_error(document + "\n"))
+    assert path in found, found
+
+
+def test_profiles_made_in_python_check_their_references() -> None:
+    profile = parse_profile(
+        POLICY_BASE
+        + '\n[sla_policies.p]\nname = "P"\ncalendar = "office"\n'
+        + 'targets = [{ name = "resolution", business_days = 3 }]\n'
+    )
+    office = profile.calendar("office")
+    policy = profile.sla_policy("p")
+    assert Profile(agency=profile.agency, calendars={"office": office}, sla_policies={"p": policy})
+    with pytest.raises(ValidationError, match="no calendar 'office'"):
+        Profile(agency=profile.agency, sla_policies={"p": policy})
+    with pytest.raises(ValidationError, match="holds the calendar 'office'"):
+        Profile(agency=profile.agency, calendars={"desk": office})
+    with pytest.raises(ValidationError, match="holds the SLA policy 'p'"):
+        Profile(agency=profile.agency, calendars={"office": office}, sla_policies={"q": policy})
+    with pytest.raises(ValidationError, match="no SLA policy 'p'"):
+        Profile(agency=attrs.evolve(profile.agency, default_sla_policy="p"))
+    assert parse_profile(POLICY_BASE) == parse_profile(POLICY_BASE)
+
+
+calendar_keys = st.sampled_from(
+    [
+        "name",
+        "time_zone",
+        "hours",
+        "holidays",
+        "extra_holidays",
+        "half_days",
+        "closures",
+        "mon",
+        "fri",
+        "country",
+        "subdivision",
+        "categories",
+        "start",
+        "end",
+        "2026-07-03",
+    ]
+)
+calendar_scalars = st.one_of(
+    toml_scalars,
+    st.sampled_from(
+        [
+            "24x7",
+            "08:00-12:00",
+            "22:00-06:00",
+            "13:00-24:00",
+            "US",
+            "GB",
+            "IL",
+            "ENG",
+            "2026-07-03",
+            "2026-07-03T08:00",
+            "Europe/London",
+            "government",
+        ]
+    ),
+)
+calendar_values = st.recursive(
+    calendar_scalars,
+    lambda children: st.one_of(
+        st.lists(children, max_size=4), st.dictionaries(calendar_keys, children, max_size=4)
+    ),
+    max_leaves=15,
+)
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(st.dictionaries(st.sampled_from(["office", "Bad", "24x7"]), calendar_values, max_size=3))
+def test_arbitrary_calendars_raise_only_policy_error(calendars: dict[str, Any]) -> None:
+    data = _valid_base()
+    data["calendars"] = calendars
+    _check_policy_error_only(data)
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(
+    field=st.sampled_from(
+        [
+            "name",
+            "time_zone",
+            "hours",
+            "holidays",
+            "extra_holidays",
+            "half_days",
+            "closures",
+            "other",
+        ]
+    ),
+    value=calendar_values,
+)
+def test_one_bad_key_in_a_valid_calendar_raises_only_policy_error(field: str, value: Any) -> None:
+    data = _valid_base()
+    data["calendars"] = {
+        "office": {
+            "name": "Office",
+            "hours": {"mon": ["08:00-12:00", "13:00-17:00"]},
+            "holidays": {"country": "US", "subdivision": "IL"},
+        }
+    }
+    data["calendars"]["office"][field] = value
+    _check_policy_error_only(data)
+
+
+policy_keys = st.sampled_from(
+    [
+        "name",
+        "calendar",
+        "start",
+        "warnings",
+        "pause_statuses",
+        "reset_on",
+        "targets",
+        "priorities",
+        "met_by",
+        "repeat",
+        "business_days",
+        "business_hours",
+        "calendar_minutes",
+        "urgent",
+    ]
+)
+policy_scalars = st.one_of(
+    toml_scalars,
+    st.sampled_from(
+        [
+            "office",
+            "first_response",
+            "resolution",
+            "resolved",
+            "contact",
+            "status:pending",
+            "event:assigned",
+            "pending",
+            "reopened",
+            "reported",
+            "opened",
+        ]
+    ),
+    st.floats(0, 1),
+)
+policy_values = st.recursive(
+    policy_scalars,
+    lambda children: st.one_of(
+        st.lists(children, max_size=4), st.dictionaries(policy_keys, children, max_size=4)
+    ),
+    max_leaves=15,
+)
+
+
+def _policy_base() -> dict[str, Any]:
+    data = _valid_base()
+    data["calendars"] = {"office": {"name": "Office", "hours": "24x7"}}
+    data["sla_policies"] = {
+        "p": {
+            "name": "P",
+            "calendar": "office",
+            "targets": [
+                {"name": "first_response", "business_hours": 8},
+                {"name": "resolution", "business_days": 5},
+            ],
+            "priorities": {"urgent": {"targets": [{"name": "resolution", "business_hours": 4}]}},
+        }
+    }
+    data["case_types"][0]["sla_policy"] = "p"
+    return data
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(st.dictionaries(st.sampled_from(["p", "Q", "r"]), policy_values, max_size=3))
+def test_arbitrary_sla_policies_raise_only_policy_error(policies: dict[str, Any]) -> None:
+    data = _policy_base()
+    data["sla_policies"] = policies
+    _check_policy_error_only(data)
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(
+    where=st.sampled_from(["policy", "target", "override", "override_target"]),
+    field=policy_keys | st.just("other"),
+    value=policy_values,
+)
+def test_one_bad_key_in_a_valid_policy_raises_only_policy_error(
+    where: str, field: str, value: Any
+) -> None:
+    data = _policy_base()
+    policy = data["sla_policies"]["p"]
+    table = {
+        "policy": policy,
+        "target": policy["targets"][0],
+        "override": policy["priorities"]["urgent"],
+        "override_target": policy["priorities"]["urgent"]["targets"][0],
+    }[where]
+    table[field] = value
+    _check_policy_error_only(data)
+
+
+def test_a_target_is_met_the_same_way_at_every_priority() -> None:
+    text = (
+        POLICY_BASE
+        + """
+[sla_policies.p]
+name = "P"
+calendar = "office"
+targets = [{ name = "resolution", business_days = 3 }]
+
+  [sla_policies.p.priorities.urgent]
+  targets = [{ name = "callback", business_minutes = 30, met_by = "contact" }]
+
+  [sla_policies.p.priorities.high]
+  targets = [{ name = "callback", business_hours = 2, met_by = "event:escalated" }]
+
+  [sla_policies.p.priorities.low]
+  targets = [{ name = "resolution", business_days = 10, met_by = "contact" }]
+"""
+    )
+    assert problems_of(parse_error(text)) == {
+        "sla_policies.p.priorities.high.targets[0].met_by": (
+            "must be 'contact', as for the policy's 'callback' target"
+        ),
+        "sla_policies.p.priorities.low.targets[0].met_by": (
+            "must be 'resolved', as for the policy's 'resolution' target"
+        ),
+    }
+
+
+def test_a_calendar_that_never_opens_is_refused() -> None:
+    text = MINIMAL + '\n[calendars.never]\nname = "Never"\nhours = { mon = [], sat = [] }\n'
+    assert problems_of(parse_error(text)) == {
+        "calendars.never.hours": 'the calendar is never open: give some hours (or "24x7")'
+    }

@@ -266,6 +266,9 @@ class CaseType:
     attributes: tuple[AttributeDefinition, ...] = attrs.field(
         default=(), converter=as_tuple, validator=lambda _i, f, v: _no_duplicates(f.name, v, "code")
     )
+    #: The code of the profile's SLA policy for cases of this type; None for the agency's
+    #: default (``Agency.default_sla_policy``).
+    sla_policy: str | None = attrs.field(default=None, validator=attrs.validators.optional(slug))
 
     @property
     def has_metadata(self) -> bool:

@@ -1,6 +1,9 @@
 """
-Agency profiles: an agency's departments, queues, case types and roles (and later its
-calendars, SLA targets, routing rules and retention schedules) in one TOML file.
+Agency profiles: an agency's departments, queues, case types, roles, business calendars
+and SLA policies (and later its routing rules and retention schedules) in one TOML file.
+
+The calendars are :class:`civiccrm.routing.calendar.BusinessCalendar` and the policies
+:class:`civiccrm.routing.sla.SlaPolicy`.
 """
 
 from civiccrm.profile._profile import (

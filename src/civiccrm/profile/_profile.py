@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import functools
 import json
 import re
 import tomllib
 import types
 import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime, time
 from importlib import resources
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -26,12 +29,28 @@ from civiccrm.models import (
     Interaction,
     Organization,
     PersonalData,
+    Priority,
     Queue,
     make_converter,
     personal_data_fields,
 )
 from civiccrm.models._common import _kind, language_tag, non_blank, slug
 from civiccrm.models._convert import problems_of
+from civiccrm.routing.calendar import BusinessCalendar, Interval
+from civiccrm.routing.sla import (
+    SlaOverride,
+    SlaPolicy,
+    SlaStart,
+    SlaTarget,
+    SlaUnit,
+    amount_problem,
+    default_met_by,
+    met_by_problem,
+    pause_status_problem,
+    repeat_problem,
+    reset_problem,
+    warnings_problems,
+)
 
 __all__ = [
     "ROLE_MODELS",
@@ -83,6 +102,10 @@ class Agency:
     locale: str = attrs.field(
         default="en",
         converter=attrs.Converter(language_tag, takes_field=True),  # type: ignore[misc]
+    )
+    #: The code of the SLA policy for case types that name none; None for no SLA.
+    default_sla_policy: str | None = attrs.field(
+        default=None, validator=attrs.validators.optional(slug)
     )
 
     @property
@@ -292,6 +315,41 @@ def _role_index(value: Mapping[str, Role]) -> Mapping[str, Role]:
     return types.MappingProxyType(dict(value))
 
 
+def _coded_index(
+    value: Mapping[str, Any], section: str, cls: type[Any], label: str
+) -> Mapping[str, Any]:
+    """A mapping of items by code as a read-only one, checked: each key is its item's code."""
+    raw: object = value
+    if not isinstance(raw, Mapping):
+        raise ValidationError.at(section, f"expected a mapping of {label}s, got {_kind(raw)}")
+    problems = []
+    for key, item in raw.items():
+        if not isinstance(item, cls):
+            problems.append(
+                Problem(f"{section}.{key}", f"expected a {cls.__name__}, got {_kind(item)}")
+            )
+        elif item.code != key:
+            problems.append(Problem(f"{section}.{key}", f"holds the {label} {item.code!r}"))
+    if problems:
+        raise ValidationError(problems, record_type="Profile")
+    return types.MappingProxyType(dict(value))
+
+
+def _calendar_index(value: Mapping[str, BusinessCalendar]) -> Mapping[str, BusinessCalendar]:
+    return _coded_index(value, "calendars", BusinessCalendar, "calendar")
+
+
+def _policy_index(value: Mapping[str, SlaPolicy]) -> Mapping[str, SlaPolicy]:
+    return _coded_index(value, "sla_policies", SlaPolicy, "SLA policy")
+
+
+def _names(value: Mapping[str, str]) -> Mapping[str, str]:
+    raw: object = value
+    if not isinstance(raw, Mapping):
+        raise ValidationError.at("calendar_names", f"expected a mapping, got {_kind(raw)}")
+    return types.MappingProxyType(dict(value))
+
+
 def _index(items: Sequence[Any]) -> Mapping[str, Any]:
     return {item.code: item for item in items}
 
@@ -299,8 +357,9 @@ def _index(items: Sequence[Any]) -> Mapping[str, Any]:
 @attrs.frozen(kw_only=True)
 class Profile:
     """
-    An agency's own policies as data: its departments, queues, case types and roles
-    (and, in later releases, calendars, SLA targets, routing rules and retention).
+    An agency's own policies as data: its departments, queues, case types, roles,
+    business calendars and SLA policies (and, in later releases, routing rules and
+    retention).
 
     Load one with :func:`load_profile`. A profile is immutable and checked as a whole
     when it loads: references between sections resolve, codes are unique.
@@ -314,6 +373,20 @@ class Profile:
     case_types: tuple[CaseType, ...] = ()
     #: The roles, by code.
     roles: Mapping[str, Role] = attrs.field(factory=dict, converter=_role_index, hash=False)
+    #: The business calendars, by code.
+    calendars: Mapping[str, BusinessCalendar] = attrs.field(
+        factory=dict,
+        converter=_calendar_index,
+        hash=False,
+    )
+    #: The calendars' display names, by code.
+    calendar_names: Mapping[str, str] = attrs.field(factory=dict, converter=_names, hash=False)
+    #: The SLA policies, by code (see :mod:`civiccrm.routing.sla`).
+    sla_policies: Mapping[str, SlaPolicy] = attrs.field(
+        factory=dict,
+        converter=_policy_index,
+        hash=False,
+    )
     _departments: Mapping[str, Department] = attrs.field(init=False, repr=False, eq=False)
     _queues: Mapping[str, Queue] = attrs.field(init=False, repr=False, eq=False)
     _case_types: Mapping[str, CaseType] = attrs.field(init=False, repr=False, eq=False)
@@ -322,6 +395,9 @@ class Profile:
         object.__setattr__(self, "_departments", _index(self.departments))
         object.__setattr__(self, "_queues", _index(self.queues))
         object.__setattr__(self, "_case_types", _index(self.case_types))
+        problems = _reference_problems(self)
+        if problems:
+            raise ValidationError(problems, record_type="Profile")
 
     def department(self, code: str) -> Department:
         """The department with this code. Raises NotFoundError."""
@@ -351,8 +427,59 @@ class Profile:
         except KeyError:
             raise NotFoundError("role", code) from None
 
+    def calendar(self, code: str) -> BusinessCalendar:
+        """The business calendar with this code. Raises NotFoundError."""
+        try:
+            return self.calendars[code]
+        except KeyError:
+            raise NotFoundError("calendar", code) from None
 
-_SECTIONS: Final = ("agency", "departments", "queues", "case_types", "roles")
+    def sla_policy(self, code: str) -> SlaPolicy:
+        """The SLA policy with this code. Raises NotFoundError."""
+        try:
+            return self.sla_policies[code]
+        except KeyError:
+            raise NotFoundError("SLA policy", code) from None
+
+
+def _reference_problems(profile: Profile) -> list[Problem]:
+    """References between calendars, SLA policies and case types that do not resolve."""
+    problems = []
+    for code in profile.calendar_names:
+        if code not in profile.calendars:
+            problems.append(Problem(f"calendar_names.{code}", f"no calendar {code!r}"))
+    for code, policy in profile.sla_policies.items():
+        path = f"sla_policies.{_toml_key(code)}"
+        if policy.calendar not in profile.calendars:
+            problems.append(Problem(f"{path}.calendar", f"no calendar {policy.calendar!r}"))
+        for priority, override in policy.priorities.items():
+            if override.calendar is not None and override.calendar not in profile.calendars:
+                problems.append(
+                    Problem(
+                        f"{path}.priorities.{priority.value}.calendar",
+                        f"no calendar {override.calendar!r}",
+                    )
+                )
+    for i, ct in enumerate(profile.case_types):
+        if ct.sla_policy is not None and ct.sla_policy not in profile.sla_policies:
+            problems.append(
+                Problem(f"case_types[{i}].sla_policy", f"no SLA policy {ct.sla_policy!r}")
+            )
+    default = profile.agency.default_sla_policy
+    if default is not None and default not in profile.sla_policies:
+        problems.append(Problem("agency.default_sla_policy", f"no SLA policy {default!r}"))
+    return problems
+
+
+_SECTIONS: Final = (
+    "agency",
+    "departments",
+    "queues",
+    "case_types",
+    "roles",
+    "calendars",
+    "sla_policies",
+)
 
 
 def _structure(value: object, cls: type[T], path: str, problems: list[Problem]) -> T | None:
@@ -497,6 +624,782 @@ def _role(code: str, table: Mapping[Any, Any], found: list[Problem]) -> Role | N
         return None
 
 
+# --------------------------------------------------------------------------------------
+# Calendars
+
+_CALENDAR_KEYS: Final = (
+    "name",
+    "description",
+    "time_zone",
+    "hours",
+    "holidays",
+    "extra_holidays",
+    "half_days",
+    "closures",
+)
+_WEEKDAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_HOLIDAY_KEYS: Final = ("country", "subdivision", "categories")
+_CLOSURE_KEYS: Final = ("start", "end", "reason")
+_ALWAYS: Final = "24x7"
+_SPAN: Final = re.compile(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*")
+
+#: Hours, holidays ... as the calendar is built from them: hashable, for the cache.
+_Hours = tuple[tuple[int, tuple[Interval, ...]], ...]
+_HalfDays = tuple[tuple[date, tuple[Interval, ...]], ...]
+
+
+def _interval(value: object) -> Interval | str:
+    """A ``"HH:MM-HH:MM"`` working interval, or a message saying what is wrong with it."""
+    if not isinstance(value, str):
+        return f'expected an interval "HH:MM-HH:MM", got {_kind(value)}'
+    match = _SPAN.fullmatch(value)
+    if match is None:
+        return f'{value!r} is not an interval "HH:MM-HH:MM" (such as "08:00-17:00")'
+    oh, om, ch, cm = map(int, match.groups())
+    if oh > 23 or om > 59 or ch > 24 or cm > 59 or (ch == 24 and cm):
+        return f"{value!r} has a time that is not on a clock (00:00 to 24:00)"
+    opening = time(oh, om)
+    closing = None if ch == 24 else time(ch, cm)
+    if closing == opening:
+        return f'{value!r} opens and closes at the same time (a whole day is "00:00-24:00")'
+    return opening, closing
+
+
+def _day_intervals(
+    value: object, path: str, found: list[Problem]
+) -> tuple[tuple[Interval, ...], list[int]] | None:
+    """
+    A day's intervals sorted by opening time, with the TOML index of each; None (and
+    problems in ``found``) if any is wrong.
+    """
+    if not isinstance(value, list | tuple):
+        found.append(
+            Problem(path, f'expected a list of "HH:MM-HH:MM" intervals, got {_kind(value)}')
+        )
+        return None
+    parsed: list[tuple[Interval, int]] = []
+    ok = True
+    for i, item in enumerate(value):
+        got = _interval(item)
+        if isinstance(got, str):
+            found.append(Problem(f"{path}[{i}]", got))
+            ok = False
+        else:
+            parsed.append((got, i))
+    if not ok:
+        return None
+    parsed.sort(key=lambda pair: pair[0][0])
+    return tuple(iv for iv, _ in parsed), [i for _, i in parsed]
+
+
+def _a_date(value: object) -> date | str:
+    """A TOML local date or ``"YYYY-MM-DD"`` text as a date, or what is wrong with it."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+        return f"{value!r} is not a date YYYY-MM-DD"
+    return f"expected a date YYYY-MM-DD, got {_kind(value)}"
+
+
+def _an_instant(value: object, zone: str) -> datetime | str:
+    """
+    A TOML date-time (an offset one, or a local one read in ``zone``) or the same as
+    ISO 8601 text, as an aware datetime in UTC; or what is wrong with it.
+    """
+    if isinstance(value, str):
+        text = value.strip()
+        parsed = None
+        if len(text) > 10:
+            with contextlib.suppress(ValueError):
+                parsed = datetime.fromisoformat(text)
+        if parsed is None:
+            return f'{value!r} is not a date and time "YYYY-MM-DDTHH:MM" (an offset is optional)'
+        value = parsed
+    if not isinstance(value, datetime):
+        return f"expected a date and time, got {_kind(value)}"
+    try:
+        if value.tzinfo is None or value.utcoffset() is None:
+            value = value.replace(tzinfo=zoneinfo.ZoneInfo(zone))
+        return value.astimezone(UTC)
+    except (OverflowError, ValueError, zoneinfo.ZoneInfoNotFoundError, OSError):
+        return f"{value.isoformat()} is out of range"
+
+
+@functools.lru_cache(maxsize=128)
+def _build_calendar(
+    code: str,
+    zone: str,
+    hours: _Hours | None,
+    country: str | None,
+    subdivision: str | None,
+    categories: tuple[str, ...],
+    extra: tuple[date, ...],
+    half_days: _HalfDays,
+    closures: tuple[tuple[datetime, datetime], ...],
+) -> BusinessCalendar:
+    """
+    Build a calendar; cached, because expanding fifty years of public holidays takes a
+    while and profiles are loaded again and again (calendars are immutable).
+    """
+    return BusinessCalendar.build(
+        code=code,
+        zone=zone,
+        hours=None if hours is None else dict(hours),
+        holiday_country=country,
+        holiday_subdivision=subdivision,
+        holiday_categories=categories,
+        extra_holidays=extra,
+        half_days=dict(half_days),
+        closures=closures,
+    )
+
+
+_BUILD_PATH: Final = re.compile(r"(hours|half_days)\[([^\]]+)\](?:\[(\d+)\])?")
+_BUILD_KEYS: Final = {
+    "holiday_country": "holidays.country",
+    "holiday_subdivision": "holidays.subdivision",
+    "holiday_categories": "holidays.categories",
+    "zone": "time_zone",
+}
+
+
+class _CalendarPaths:
+    """Translates the paths of :meth:`BusinessCalendar.build` problems to TOML paths."""
+
+    def __init__(self) -> None:
+        self.hours: dict[int, list[int]] = {}
+        self.half_days: dict[date, tuple[str, list[int]]] = {}
+
+    def path(self, path: str) -> str:
+        match = _BUILD_PATH.match(path)
+        if match is not None:
+            section, key, index = match.groups()
+            if section == "hours" and key.isdigit() and int(key) < 7:
+                wd = int(key)
+                order = self.hours.get(wd)
+                if order is None or index is None or int(index) >= len(order):
+                    return "hours"
+                return f"hours.{_WEEKDAYS[wd]}[{order[int(index)]}]"
+            if section == "half_days":
+                try:
+                    toml_key, order = self.half_days[date.fromisoformat(key)]
+                except (ValueError, KeyError):
+                    return "half_days"
+                if index is None or int(index) >= len(order):
+                    return f"half_days.{_toml_key(toml_key)}"
+                return f"half_days.{_toml_key(toml_key)}[{order[int(index)]}]"
+            return section
+        head = re.match(r"[a-z_]+(\[\d+\])?", path)
+        if head is None:
+            return ""
+        word = head.group(0).partition("[")[0]
+        if word in _BUILD_KEYS:
+            return _BUILD_KEYS[word]
+        if word in ("closures", "extra_holidays"):
+            return head.group(0)
+        return ""
+
+    def problem(self, problem: Problem) -> Problem:
+        message = problem.message
+        if message.startswith("overlaps "):
+            message = "overlaps " + self.path(message[len("overlaps ") :])
+        return Problem(self.path(problem.path), message)
+
+
+def _text(table: Mapping[Any, Any], key: str, found: list[Problem], *, required: bool) -> str:
+    """A string key of a table ('' when missing or wrong, with a problem)."""
+    if key not in table:
+        if required:
+            found.append(Problem(key, "is required"))
+        return ""
+    value = table[key]
+    if not isinstance(value, str):
+        found.append(Problem(key, f"expected a string, got {_kind(value)}"))
+        return ""
+    if not value.strip():
+        found.append(Problem(key, "must not be empty"))
+        return ""
+    return value
+
+
+def _unknown_keys(
+    table: Mapping[Any, Any], known: Sequence[str], prefix: str = ""
+) -> list[Problem]:
+    return [
+        Problem(f"{prefix}{_toml_key(str(key))}", "unknown field")
+        for key in table
+        if key not in known
+    ]
+
+
+def _code_problem(code: str, found: list[Problem]) -> None:
+    try:
+        slug(None, attrs.fields(Role).code, code)
+    except ValidationError as exc:
+        found.extend(Problem("", p.message) for p in exc.problems)
+
+
+def _calendars(
+    data: Mapping[str, Any], default_zone: str, problems: list[Problem]
+) -> tuple[dict[str, BusinessCalendar], dict[str, str], bool]:
+    """
+    The calendars that load cleanly, their names, and whether all of them did; a
+    problem for everything else, by its TOML path.
+    """
+    raw = data.get("calendars", {})
+    if not isinstance(raw, Mapping):
+        problems.append(
+            Problem(
+                "calendars", f"expected a table of calendars ([calendars.<code>]), got {_kind(raw)}"
+            )
+        )
+        return {}, {}, False
+    out: dict[str, BusinessCalendar] = {}
+    names: dict[str, str] = {}
+    whole = True
+    for code, table in raw.items():
+        if not isinstance(code, str):
+            problems.append(
+                Problem("calendars", f"calendar codes must be strings, got {_kind(code)}")
+            )
+            whole = False
+            continue
+        path = f"calendars.{_toml_key(code)}"
+        found: list[Problem] = []
+        _code_problem(code, found)
+        if not isinstance(table, Mapping):
+            found.append(Problem("", f"expected a table ([{path}]), got {_kind(table)}"))
+        else:
+            got = _calendar(code, table, default_zone, found)
+            if got is not None and not found:
+                out[code], names[code] = got
+        if found:
+            whole = False
+        problems.extend(p.prefixed(path) for p in found)
+    return out, names, whole
+
+
+def _calendar(
+    code: str, table: Mapping[Any, Any], default_zone: str, found: list[Problem]
+) -> tuple[BusinessCalendar, str] | None:
+    """One ``[calendars.<code>]`` table as a calendar and its name, or None."""
+    problems = _unknown_keys(table, _CALENDAR_KEYS)
+    name = _text(table, "name", problems, required=True)
+    _text(table, "description", problems, required=False)
+    zone = default_zone
+    if "time_zone" in table:
+        zone = _text(table, "time_zone", problems, required=True)
+        if zone:
+            try:
+                zoneinfo.ZoneInfo(zone)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+                problems.append(
+                    Problem(
+                        "time_zone",
+                        f"{zone!r} is not an IANA time zone (such as 'America/Chicago')",
+                    )
+                )
+                zone = ""
+    paths = _CalendarPaths()
+    hours = _hours(table, paths, problems)
+    country, subdivision, categories = _holidays(table.get("holidays"), problems)
+    extra = _extra_holidays(table.get("extra_holidays", []), problems)
+    half_days = _half_days(table.get("half_days", {}), paths, problems)
+    closures = _closures(table.get("closures", []), zone or "UTC", problems)
+    found.extend(problems)
+    if problems or hours is False:
+        return None
+    try:
+        calendar = _build_calendar(
+            code, zone, hours, country, subdivision, categories, extra, half_days, closures
+        )
+    except Exception as exc:  # noqa: BLE001 - the holidays package, say: a Problem too
+        # The builder stops at its first problem: build the hours and the holidays
+        # apart, to list the problems of both.
+        parts = (
+            (code, zone, hours, None, None, (), extra, half_days, closures),
+            (code, zone, None, country, subdivision, categories, (), (), ()),
+        )
+        built: list[Problem] = []
+        for args in parts:
+            try:
+                _build_calendar(*args)
+            except ValidationError as part:
+                for problem in map(paths.problem, part.problems):
+                    if problem not in built and _mirror(problem) not in built:
+                        built.append(problem)
+            except Exception:  # noqa: BLE001 - reported below
+                pass
+        if not built:
+            if isinstance(exc, ValidationError):
+                built.extend(paths.problem(p) for p in exc.problems)
+            else:
+                built.append(Problem("", f"cannot build the calendar: {exc}"))
+        found.extend(built)
+        return None
+    return calendar, name
+
+
+def _mirror(problem: Problem) -> Problem | None:
+    """For "A: overlaps B", the same overlap said the other way round ("B: overlaps A")."""
+    prefix = "overlaps "
+    if not problem.message.startswith(prefix):
+        return None
+    return Problem(problem.message[len(prefix) :], prefix + problem.path)
+
+
+def _hours(
+    table: Mapping[Any, Any], paths: _CalendarPaths, problems: list[Problem]
+) -> _Hours | bool | None:
+    """The weekly hours (None for 24x7); False, with problems, if they are wrong."""
+    if "hours" not in table:
+        problems.append(Problem("hours", f'is required: "{_ALWAYS}" or a table of days'))
+        return False
+    raw = table["hours"]
+    if isinstance(raw, str):
+        if raw == _ALWAYS:
+            return None
+        problems.append(
+            Problem("hours", f'{raw!r} is not "{_ALWAYS}"; give "{_ALWAYS}" or a table of days')
+        )
+        return False
+    if not isinstance(raw, Mapping):
+        problems.append(
+            Problem("hours", f'expected "{_ALWAYS}" or a table of days, got {_kind(raw)}')
+        )
+        return False
+    out: list[tuple[int, tuple[Interval, ...]]] = []
+    ok = True
+    for day, value in raw.items():
+        path = f"hours.{_toml_key(str(day))}"
+        if day not in _WEEKDAYS:
+            problems.append(Problem(path, f"unknown day (one of {', '.join(_WEEKDAYS)})"))
+            ok = False
+            continue
+        got = _day_intervals(value, path, problems)
+        if got is None:
+            ok = False
+            continue
+        wd = _WEEKDAYS.index(day)
+        paths.hours[wd] = got[1]
+        out.append((wd, got[0]))
+    if not ok:
+        return False
+    if not any(intervals for _, intervals in out):
+        problems.append(Problem("hours", 'the calendar is never open: give some hours (or "24x7")'))
+        return False
+    return tuple(sorted(out))
+
+
+def _holidays(
+    raw: object, problems: list[Problem]
+) -> tuple[str | None, str | None, tuple[str, ...]]:
+    """A calendar's ``holidays`` table: country, subdivision, categories."""
+    if raw is None:
+        return None, None, ()
+    if not isinstance(raw, Mapping):
+        problems.append(
+            Problem("holidays", f'expected a table {{ country = "US", ... }}, got {_kind(raw)}')
+        )
+        return None, None, ()
+    found = _unknown_keys(raw, _HOLIDAY_KEYS)
+    country = _text(raw, "country", found, required=True) or None
+    subdivision = _text(raw, "subdivision", found, required=False) or None
+    categories: list[str] = []
+    value = raw.get("categories", [])
+    if not isinstance(value, list | tuple):
+        found.append(Problem("categories", f"expected a list of strings, got {_kind(value)}"))
+    else:
+        for i, item in enumerate(value):
+            if not isinstance(item, str) or not item.strip():
+                found.append(Problem(f"categories[{i}]", f"expected a category, got {_kind(item)}"))
+            else:
+                categories.append(item)
+    problems.extend(p.prefixed("holidays") for p in found)
+    return country, subdivision, tuple(categories)
+
+
+def _extra_holidays(raw: object, problems: list[Problem]) -> tuple[date, ...]:
+    if not isinstance(raw, list | tuple):
+        problems.append(Problem("extra_holidays", f"expected a list of dates, got {_kind(raw)}"))
+        return ()
+    out = []
+    for i, item in enumerate(raw):
+        got = _a_date(item)
+        if isinstance(got, str):
+            problems.append(Problem(f"extra_holidays[{i}]", got))
+        else:
+            out.append(got)
+    return tuple(out)
+
+
+def _half_days(raw: object, paths: _CalendarPaths, problems: list[Problem]) -> _HalfDays:
+    if not isinstance(raw, Mapping):
+        problems.append(
+            Problem("half_days", f'expected a table {{ "YYYY-MM-DD" = [...] }}, got {_kind(raw)}')
+        )
+        return ()
+    out: dict[date, tuple[Interval, ...]] = {}
+    for key, value in raw.items():
+        path = f"half_days.{_toml_key(str(key))}"
+        day = _a_date(key)
+        if isinstance(day, str):
+            problems.append(Problem(path, day))
+            continue
+        if day in out:
+            problems.append(Problem(path, f"{day} is given twice"))
+            continue
+        got = _day_intervals(value, path, problems)
+        if got is not None:
+            out[day] = got[0]
+            paths.half_days[day] = (str(key), got[1])
+    return tuple(sorted(out.items()))
+
+
+def _closures(
+    raw: object, zone: str, problems: list[Problem]
+) -> tuple[tuple[datetime, datetime], ...]:
+    if not isinstance(raw, list | tuple):
+        problems.append(
+            Problem("closures", f"expected an array of tables ({{ start, end }}), got {_kind(raw)}")
+        )
+        return ()
+    out = []
+    for i, item in enumerate(raw):
+        path = f"closures[{i}]"
+        if not isinstance(item, Mapping):
+            problems.append(Problem(path, f"expected a table {{ start, end }}, got {_kind(item)}"))
+            continue
+        found = _unknown_keys(item, _CLOSURE_KEYS)
+        _text(item, "reason", found, required=False)
+        ends: list[datetime] = []
+        for key in ("start", "end"):
+            if key not in item:
+                found.append(Problem(key, "is required"))
+                continue
+            got = _an_instant(item[key], zone)
+            if isinstance(got, str):
+                found.append(Problem(key, got))
+            else:
+                ends.append(got)
+        if len(ends) == 2 and not found:
+            if ends[1] <= ends[0]:
+                found.append(Problem("end", "must be after start"))
+            else:
+                out.append((ends[0], ends[1]))
+        problems.extend(p.prefixed(path) for p in found)
+    return tuple(out)
+
+
+# --------------------------------------------------------------------------------------
+# SLA policies
+
+_POLICY_KEYS: Final = (
+    "name",
+    "description",
+    "calendar",
+    "start",
+    "warnings",
+    "pause_statuses",
+    "reset_on",
+    "targets",
+    "priorities",
+)
+_UNITS: Final = tuple(u.value for u in SlaUnit)
+_TARGET_KEYS: Final = ("name", "met_by", "repeat", *_UNITS)
+_OVERRIDE_KEYS: Final = ("calendar", "targets")
+
+
+def _sla_policies(
+    data: Mapping[str, Any], calendars: set[str] | None, problems: list[Problem]
+) -> tuple[dict[str, SlaPolicy], bool]:
+    """
+    The SLA policies that load cleanly, and whether all of them did. References to
+    calendars are checked when ``calendars`` (the codes of a whole section) is given.
+    """
+    raw = data.get("sla_policies", {})
+    if not isinstance(raw, Mapping):
+        problems.append(
+            Problem(
+                "sla_policies",
+                f"expected a table of SLA policies ([sla_policies.<code>]), got {_kind(raw)}",
+            )
+        )
+        return {}, False
+    out: dict[str, SlaPolicy] = {}
+    whole = True
+    for code, table in raw.items():
+        if not isinstance(code, str):
+            problems.append(
+                Problem("sla_policies", f"policy codes must be strings, got {_kind(code)}")
+            )
+            whole = False
+            continue
+        path = f"sla_policies.{_toml_key(code)}"
+        found: list[Problem] = []
+        _code_problem(code, found)
+        if not isinstance(table, Mapping):
+            found.append(Problem("", f"expected a table ([{path}]), got {_kind(table)}"))
+        else:
+            policy = _sla_policy(code, table, calendars, found)
+            if policy is not None and not found:
+                out[code] = policy
+        if found:
+            whole = False
+        problems.extend(p.prefixed(path) for p in found)
+    return out, whole
+
+
+def _calendar_ref(
+    table: Mapping[Any, Any], calendars: set[str] | None, found: list[Problem], *, required: bool
+) -> str | None:
+    code = _text(table, "calendar", found, required=required)
+    if not code:
+        return None
+    if calendars is not None and code not in calendars:
+        found.append(Problem("calendar", f"no calendar {code!r}"))
+    return code
+
+
+def _choices(
+    table: Mapping[Any, Any], key: str, check: Any, found: list[Problem]
+) -> list[str] | None:
+    """A list of distinct strings, each checked by ``check`` (None if the key is absent)."""
+    if key not in table:
+        return None
+    raw = table[key]
+    if not isinstance(raw, list | tuple):
+        found.append(Problem(key, f"expected a list of strings, got {_kind(raw)}"))
+        return None
+    out: list[str] = []
+    first: dict[str, int] = {}
+    for i, item in enumerate(raw):
+        message = check(item)
+        if message is not None:
+            found.append(Problem(f"{key}[{i}]", message))
+        elif item in first:
+            found.append(Problem(f"{key}[{i}]", f"duplicate {item!r} (also {key}[{first[item]}])"))
+        else:
+            first[item] = i
+            out.append(item)
+    return out
+
+
+def _sla_policy(
+    code: str, table: Mapping[Any, Any], calendars: set[str] | None, found: list[Problem]
+) -> SlaPolicy | None:
+    """One ``[sla_policies.<code>]`` table as an SlaPolicy, or None with its problems."""
+    problems = _unknown_keys(table, _POLICY_KEYS)
+    name = _text(table, "name", problems, required=True)
+    description = _text(table, "description", problems, required=False) or None
+    calendar = _calendar_ref(table, calendars, problems, required=True)
+    start = SlaStart.REPORTED
+    if "start" in table:
+        value = table["start"]
+        if value in ("reported", "opened"):
+            start = SlaStart(value)
+        else:
+            problems.append(Problem("start", f"{value!r} is not 'reported' or 'opened'"))
+    warnings: tuple[float, ...] = (0.5, 0.75)
+    if "warnings" in table:
+        raw = table["warnings"]
+        if not isinstance(raw, list | tuple):
+            problems.append(Problem("warnings", f"expected a list of fractions, got {_kind(raw)}"))
+        else:
+            problems.extend(warnings_problems(raw))
+            warnings = tuple(raw)
+    pause = _choices(table, "pause_statuses", pause_status_problem, problems)
+    reset = _choices(table, "reset_on", reset_problem, problems)
+    targets: list[SlaTarget] = []
+    if "targets" not in table:
+        problems.append(Problem("targets", "is required: a policy needs at least one target"))
+    else:
+        targets = _target_list(table["targets"], "targets", {}, problems, required=True)
+    # Targets by name, to check that a priority's target is met as the policy's target of
+    # that name (or another priority's) is.
+    known = {t.name: t for t in targets}
+    priorities: dict[Priority, SlaOverride] = {}
+    raw_priorities = table.get("priorities", {})
+    if not isinstance(raw_priorities, Mapping):
+        problems.append(
+            Problem(
+                "priorities",
+                f"expected a table of priorities ([...priorities.<priority>]), "
+                f"got {_kind(raw_priorities)}",
+            )
+        )
+    else:
+        for key, value in raw_priorities.items():
+            path = f"priorities.{_toml_key(str(key))}"
+            if key not in {p.value for p in Priority}:
+                options = ", ".join(p.value for p in Priority)
+                problems.append(Problem(path, f"{key!r} is not a priority (one of {options})"))
+                continue
+            at_path: list[Problem] = []
+            override = _override(value, calendars, known, at_path)
+            problems.extend(p.prefixed(path) for p in at_path)
+            if override is not None:
+                priorities[Priority(key)] = override
+                for target in override.targets:
+                    known.setdefault(target.name, target)
+    found.extend(problems)
+    if problems or calendar is None:
+        return None
+    try:
+        return SlaPolicy(
+            code=code,
+            name=name,
+            description=description,
+            calendar=calendar,
+            start=start,
+            warnings=warnings,
+            pause_statuses=frozenset({"pending"}) if pause is None else pause,
+            reset_on=frozenset({"case_type_changed"}) if reset is None else reset,
+            targets=targets,
+            priorities=priorities,
+        )
+    except ValidationError as exc:  # pragma: no cover - checked above, kept as a safety net
+        found.extend(exc.problems)
+        return None
+
+
+def _override(
+    raw: object, calendars: set[str] | None, base: Mapping[str, SlaTarget], found: list[Problem]
+) -> SlaOverride | None:
+    """One ``[sla_policies.<code>.priorities.<priority>]`` table, or None."""
+    if not isinstance(raw, Mapping):
+        found.append(Problem("", f"expected a table (calendar, targets), got {_kind(raw)}"))
+        return None
+    problems = _unknown_keys(raw, _OVERRIDE_KEYS)
+    calendar = _calendar_ref(raw, calendars, problems, required=False)
+    targets: list[SlaTarget] = []
+    if "targets" in raw:
+        targets = _target_list(raw["targets"], "targets", base, problems, required=False)
+    found.extend(problems)
+    if problems:
+        return None
+    return SlaOverride(calendar=calendar, targets=targets)
+
+
+def _target_list(
+    raw: object,
+    key: str,
+    base: Mapping[str, SlaTarget],
+    found: list[Problem],
+    *,
+    required: bool,
+) -> list[SlaTarget]:
+    if not isinstance(raw, list | tuple):
+        found.append(Problem(key, f"expected an array of tables ([[...{key}]]), got {_kind(raw)}"))
+        return []
+    if required and not raw:
+        found.append(Problem(key, "a policy needs at least one target"))
+    out = []
+    first: dict[str, int] = {}
+    for i, item in enumerate(raw):
+        path = f"{key}[{i}]"
+        if isinstance(item, Mapping) and isinstance(item.get("name"), str):
+            name = item["name"]
+            if name in first:
+                found.append(
+                    Problem(f"{path}.name", f"duplicate target {name!r} ({key}[{first[name]}])")
+                )
+            else:
+                first[name] = i
+        at_path: list[Problem] = []
+        target = _target(item, base, at_path)
+        found.extend(p.prefixed(path) for p in at_path)
+        if target is not None:
+            out.append(target)
+    return out
+
+
+def _target(item: object, base: Mapping[str, SlaTarget], found: list[Problem]) -> SlaTarget | None:
+    """One target table, or None with its problems."""
+    if not isinstance(item, Mapping):
+        found.append(Problem("", f"expected a table {{ name, <amount> }}, got {_kind(item)}"))
+        return None
+    problems = _unknown_keys(item, _TARGET_KEYS)
+    name = _text(item, "name", problems, required=True)
+    if name:
+        try:
+            slug(None, attrs.fields(SlaTarget).name, name)
+        except ValidationError as exc:
+            problems.extend(exc.problems)
+            name = ""
+    units = [u for u in SlaUnit if u.value in item]
+    unit: SlaUnit | None = None
+    amount: Any = None
+    if not units:
+        problems.append(Problem("", f"needs an amount: one of {', '.join(_UNITS)}"))
+    elif len(units) > 1:
+        listed = ", ".join(u.value for u in units)
+        problems.append(Problem("", f"has {len(units)} amounts ({listed}): give exactly one"))
+    else:
+        unit = units[0]
+        amount = item[unit.value]
+        message = amount_problem(unit, amount)
+        if message is not None:
+            problems.append(Problem(unit.value, message))
+    same = base.get(name)
+    met_by: str | None = None
+    if "met_by" in item:
+        value = item["met_by"]
+        message = met_by_problem(value)
+        if message is not None:
+            problems.append(Problem("met_by", message))
+        else:
+            met_by = value
+            if same is not None and value != same.met_by:
+                problems.append(
+                    Problem(
+                        "met_by", f"must be {same.met_by!r}, as for the policy's {name!r} target"
+                    )
+                )
+    elif same is not None:
+        met_by = same.met_by
+    elif name:
+        met_by = default_met_by(name)
+        if met_by is None:
+            problems.append(
+                Problem(
+                    "met_by",
+                    f"is required for a target named {name!r} "
+                    "(only first_response and resolution have a default)",
+                )
+            )
+    repeat = same.repeat if same is not None else False
+    if "repeat" in item:
+        value = item["repeat"]
+        if not isinstance(value, bool):
+            problems.append(Problem("repeat", f"expected true or false, got {_kind(value)}"))
+        else:
+            if same is not None and value != same.repeat:
+                problems.append(
+                    Problem(
+                        "repeat",
+                        f"must be {str(same.repeat).lower()}, as for the policy's {name!r} target",
+                    )
+                )
+            repeat = value
+    if repeat and met_by is not None:
+        message = repeat_problem(met_by)
+        if message is not None:
+            problems.append(Problem("repeat", message))
+    found.extend(problems)
+    if problems or unit is None or met_by is None:
+        return None
+    try:
+        return SlaTarget(name=name, unit=unit, amount=amount, met_by=met_by, repeat=repeat)
+    except ValidationError as exc:  # pragma: no cover - checked above, kept as a safety net
+        found.extend(exc.problems)
+        return None
+
+
 def parse_profile(data: str | Mapping[str, Any], *, source: str | None = None) -> Profile:
     """
     Build a :class:`Profile` from TOML text or from already parsed data.
@@ -537,6 +1440,11 @@ def parse_profile(data: str | Mapping[str, Any], *, source: str | None = None) -
     queues, queues_whole = _items(data, "queues", Queue, problems)
     case_types, _ = _items(data, "case_types", CaseType, problems)
     roles = _roles(data, problems)
+    zone = agency.time_zone if agency is not None else "UTC"
+    calendars, calendar_names, calendars_whole = _calendars(data, zone, problems)
+    policies, policies_whole = _sla_policies(
+        data, set(calendars) if calendars_whole else None, problems
+    )
     department_codes = {d.code for _, d in departments}
     queue_department = {q.code: q.department for _, q in queues}
     # Only check references into sections that structured cleanly, so that one mistake
@@ -560,6 +1468,13 @@ def parse_profile(data: str | Mapping[str, Any], *, source: str | None = None) -
                         f"queue {ct.queue!r} belongs to department {owner!r}, not {ct.department!r}",
                     )
                 )
+        if ct.sla_policy is not None and policies_whole and ct.sla_policy not in policies:
+            problems.append(
+                Problem(f"case_types[{i}].sla_policy", f"no SLA policy {ct.sla_policy!r}")
+            )
+    default = agency.default_sla_policy if agency is not None else None
+    if default is not None and policies_whole and default not in policies:
+        problems.append(Problem("agency.default_sla_policy", f"no SLA policy {default!r}"))
     if problems or agency is None:
         raise PolicyError(problems, source=source)
     return Profile(
@@ -568,6 +1483,9 @@ def parse_profile(data: str | Mapping[str, Any], *, source: str | None = None) -
         queues=tuple(q for _, q in queues),
         case_types=tuple(c for _, c in case_types),
         roles=roles,
+        calendars=calendars,
+        calendar_names=calendar_names,
+        sla_policies=policies,
     )
 
 
