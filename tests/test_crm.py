@@ -253,15 +253,23 @@ def test_transaction_is_atomic_and_observers_wait_for_commit(crm: CRM, recorder:
 
 
 def test_queries(crm: CRM, clock: FixedClock) -> None:
+    """The SLA policy sets due times; overdue() lists the open cases past theirs."""
     cases = []
     for i in range(6):
         c = crm.cases.open(
             "001" if i % 2 else "002", attributes={"size": "small"} if i % 2 else {"problem": "out"}
         )
-        cases.append(crm.cases.update(attrs.evolve(c, due_at=T0 + timedelta(hours=i - 3))))
+        assert c.due_at is not None
+        cases.append(c)
+        clock.advance(hours=1)
     crm.cases.transition(cases[0], CaseStatus.CANCELLED)
-    overdue = crm.cases.overdue(now=T0)
-    assert [c.id for c in overdue] == [cases[1].id, cases[2].id]
+    open_cases = [crm.cases.get(c.id) for c in cases[1:]]
+    by_due = sorted(open_cases, key=lambda c: (c.due_at, c.id))  # type: ignore[arg-type, return-value]
+    now = by_due[1].due_at + timedelta(microseconds=1)  # type: ignore[operator]
+    overdue = crm.cases.overdue(now=now)
+    assert [c.id for c in overdue] == [c.id for c in by_due if c.due_at < now]  # type: ignore[operator]
+    assert len(overdue) >= 2
+    assert crm.cases.overdue(now=cases[0].opened_at) == []
     for summary in overdue:
         assert isinstance(summary, CaseSummary)
         whole = crm.cases.get(summary.id)

@@ -94,6 +94,7 @@ from civiccrm.privacy.crypto import (
     unseal,
 )
 from civiccrm.profile import Profile, Role, Visibility, load_profile
+from civiccrm.routing.sla import clock as sla_clock
 
 __all__ = ["CRM", "Actor", "HistoryEntry", "ResultPage", "open"]
 
@@ -104,6 +105,17 @@ _PERSONAL: Final[dict[type, tuple[str, ...]]] = {
 _PERSONAL_BY_KIND: Final[dict[str, tuple[str, ...]]] = {
     KINDS[cls].name: fields for cls, fields in _PERSONAL.items()
 }
+
+#: Events that move SLA clocks whatever the policy (status, priority, contact).
+_SLA_EVENTS: Final = frozenset(
+    {
+        EventKind.OPENED,
+        EventKind.STATUS_CHANGED,
+        EventKind.REOPENED,
+        EventKind.PRIORITY_CHANGED,
+        EventKind.INTERACTION_LOGGED,
+    }
+)
 
 #: The built-in role of scripts and sweeps: everything in clear, every write.
 SYSTEM_ROLE: Final = "system"
@@ -312,6 +324,16 @@ class CRM:
         #: The data keys (a random key-encryption key for this session if none given).
         self.keys = keys if keys is not None else KeyRing(storage, LocalKeyProvider.generate())
         self._index_secret: bytes | None = None
+        #: Event kinds that some SLA policy's target is met by ("event:<kind>").
+        self._sla_event_kinds = frozenset(
+            t.met_by.split(":", 1)[1]
+            for policy in profile.sla_policies.values()
+            for t in (
+                *policy.targets,
+                *(t for o in policy.priorities.values() for t in o.targets),
+            )
+            if t.met_by.startswith("event:")
+        )
         #: The audit trail writer (one chain per database).
         self.auditor = Auditor(storage, self.keys)
         check_session(
@@ -611,8 +633,9 @@ class CRM:
         """The blind index of a party's ``source:id`` (its import key column)."""
         return self._blind("external_id", value)
 
-    def _event(self, case: Case, kind: EventKind, **fields: Any) -> CaseEvent:
-        event = CaseEvent(
+    def _make_event(self, case: Case, kind: EventKind, **fields: Any) -> CaseEvent:
+        """A new event of ``case`` (not stored yet)."""
+        return CaseEvent(
             id=self._new_id(self._now()),
             case_id=case.id,
             kind=kind,
@@ -620,7 +643,49 @@ class CRM:
             actor=self.actor.agent_id,
             **fields,
         )
-        return self._write(event, key=self._case_key(case))
+
+    def _event(self, case: Case, kind: EventKind, **fields: Any) -> CaseEvent:
+        return self._write(self._make_event(case, kind, **fields), key=self._case_key(case))
+
+    # --- SLA ---------------------------------------------------------------------
+
+    def _sla_relevant(self, event: CaseEvent) -> bool:
+        """Whether ``event`` can change a case's SLA clock (else no replay is needed)."""
+        if event.kind in _SLA_EVENTS or event.kind.value in self._sla_event_kinds:
+            return True
+        if event.kind is EventKind.UPDATED:
+            fields = str(event.data.get("fields", "")).split(",")
+            return bool({"case_type", "queue", "priority", "reported_at"} & set(fields))
+        return False
+
+    def _stored_events(self, case_id: uuid.UUID) -> list[CaseEvent]:
+        """A case's stored events, for the SLA replay (internal: not a read of notes)."""
+        kind = KINDS[CaseEvent]
+        query = Query("case_event", (Filter("case_id", "eq", str(case_id)),), Order("at"))
+        return [self._from_record(kind, r) for r in self.storage.stream(query)]
+
+    def _sla_plan(
+        self, case: Case, new_events: Sequence[CaseEvent], *, fresh: bool = False
+    ) -> Case:
+        """
+        ``case`` with its SLA due times and its next check time replanned from its
+        history (stored events plus ``new_events``, not stored yet). A case type with
+        no policy keeps the due times it has. ``fresh``: a new case (no stored events).
+        """
+        if not fresh and not any(self._sla_relevant(e) for e in new_events):
+            return case  # nothing that can move an SLA clock: keep the plan
+        events = list(new_events) if fresh else [*self._stored_events(case.id), *new_events]
+        clock = sla_clock(case, events, self.profile, at=self._now())
+        if clock is None:
+            return case
+        first = clock.target("first_response")
+        resolution = clock.target("resolution")
+        return attrs.evolve(
+            case,
+            response_due_at=first.due_at if first is not None else case.response_due_at,
+            due_at=resolution.due_at if resolution is not None else case.due_at,
+            sla_check_at=clock.next_change_at if case.status.is_open else None,
+        )
 
     def _page(self, cls: type[M], query: Query) -> ResultPage[M]:
         kind = self._kind(cls)
@@ -1114,8 +1179,9 @@ class CaseService:
             external_ids=dict(external_ids or {}),
         )
         with crm.transaction():
-            case = crm._write(case)
-            crm._event(case, EventKind.OPENED, to_status=CaseStatus.NEW)
+            opened = crm._make_event(case, EventKind.OPENED, to_status=CaseStatus.NEW)
+            case = crm._write(crm._sla_plan(case, [opened], fresh=True))
+            crm._write(opened, key=crm._case_key(case))
         crm._after_commit(lambda: crm.plugins.hook.civiccrm_case_opened(crm=crm, case=case))
         return case
 
@@ -1129,9 +1195,12 @@ class CaseService:
         with crm.transaction():
             current = case if isinstance(case, Case) else self.get(case)
             now = crm._now()
-            updated, events = change(current, now)
-            updated = crm._write(attrs.evolve(updated, updated_at=now))
-            stored = [crm._event(updated, kind, **fields) for kind, fields in events]
+            updated, changes = change(current, now)
+            new = [crm._make_event(updated, kind, **fields) for kind, fields in changes]
+            updated = crm._sla_plan(attrs.evolve(updated, updated_at=now), new)
+            updated = crm._write(updated)
+            key = crm._case_key(updated)
+            stored = [crm._write(e, key=key) for e in new]
         for event in stored:
             crm._after_commit(
                 functools.partial(
@@ -1440,9 +1509,7 @@ class InteractionService:
             stored = crm._write(attrs.evolve(interaction, version=0))
             if interaction.case_id is not None:
                 case = crm.cases.get(interaction.case_id)
-                if case.first_response_at is None and interaction.direction is Direction.OUTBOUND:
-                    case = crm._write(attrs.evolve(case, first_response_at=interaction.occurred_at))
-                crm._event(
+                logged = crm._make_event(
                     case,
                     EventKind.INTERACTION_LOGGED,
                     data={
@@ -1451,6 +1518,13 @@ class InteractionService:
                         "direction": interaction.direction.value,
                     },
                 )
+                changed = case
+                if case.first_response_at is None and interaction.direction is Direction.OUTBOUND:
+                    changed = attrs.evolve(case, first_response_at=interaction.occurred_at)
+                changed = crm._sla_plan(changed, [logged])
+                if changed != case:
+                    case = crm._write(changed)
+                crm._write(logged, key=crm._case_key(case))
         crm._after_commit(
             lambda: crm.plugins.hook.civiccrm_interaction_logged(crm=crm, interaction=stored)
         )
