@@ -136,6 +136,8 @@ def _work(
                 body="We are working on your request and will update you soon.",
             )
         )
+        # Logging it updated the case (its first response, its SLA plan): load it again.
+        case = crm.cases.get(case.id)
     if roll < 0.25:
         return case.status
     if roll < 0.35:

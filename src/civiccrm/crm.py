@@ -94,6 +94,7 @@ from civiccrm.privacy.crypto import (
     unseal,
 )
 from civiccrm.profile import Profile, Role, Visibility, load_profile
+from civiccrm.routing.sla import SlaClock
 from civiccrm.routing.sla import clock as sla_clock
 
 __all__ = ["CRM", "Actor", "HistoryEntry", "ResultPage", "open"]
@@ -356,6 +357,7 @@ class CRM:
         self.interactions = InteractionService(self)
         self.agents = AgentService(self)
         self.queues = QueueDirectory(profile)
+        self.sla = SlaService(self)
 
     # ----------------------------------------------------------------------------------
     # Sessions and transactions
@@ -1501,7 +1503,8 @@ class InteractionService:
     def log(self, interaction: Interaction) -> Interaction:
         """
         Store an interaction. One on a case adds an ``interaction_logged`` event, and
-        an outbound one is the case's first response if it had none.
+        an outbound one is the case's first response if it had none; the case is then
+        stored again (a new version, with its SLA plan): load it again before changing it.
         """
         self._crm._may("interaction")
         crm = self._crm
@@ -1586,6 +1589,155 @@ class AgentService:
     def list(self, *, limit: int = 100, after: Cursor | None = None) -> ResultPage[Agent]:
         """A page of agents in creation order."""
         return self._crm._page(Agent, Query("agent", limit=limit, after=after))
+
+
+@attrs.frozen
+class SweepReport:
+    """
+    What an escalation sweep did: cases looked at, warnings and breaches recorded,
+    cases another sweep changed first (left to it).
+
+    .. versionadded:: 0.1.0
+    """
+
+    checked: int = 0
+    warnings: int = 0
+    breaches: int = 0
+    conflicts: int = 0
+
+
+class SlaService:
+    """SLA clocks and the escalation sweep: ``crm.sla``."""
+
+    def __init__(self, crm: CRM) -> None:
+        self._crm = crm
+
+    def clock(self, case: Case | uuid.UUID | str, *, at: datetime | None = None) -> SlaClock | None:
+        """
+        Where the case stands against its SLA policy at ``at`` (default now), replayed
+        from its history: due times, remaining time, pauses, on track / at risk /
+        breached / met. None if its case type has no policy.
+        """
+        crm = self._crm
+        current = case if isinstance(case, Case) else crm.cases.get(case)
+        return sla_clock(current, crm._stored_events(current.id), crm.profile, at=at or crm._now())
+
+    def sweep(self, *, now: datetime | None = None, batch: int = 500) -> SweepReport:
+        """
+        Record the SLA warnings and breaches that happened by ``now`` (default: the
+        clock's now) and have not been recorded yet, as ``sla_warning`` and
+        ``sla_breach`` events, and tell the ``civiccrm_sla_warning`` and
+        ``civiccrm_sla_breached`` observers after each case's commit.
+
+        Only open cases whose ``sla_check_at`` has come are read, through a partial
+        index: a sweep with nothing to do reads no case. Idempotent: what a sweep
+        records moves each case's check time on, and a warning or breach already in
+        a case's history is not recorded again, so running it twice, from cron every
+        minute or from two hosts at once, records nothing twice.
+        """
+        crm = self._crm
+        crm._may("transition")
+        at = now or crm._now()
+        done: set[str] = set()
+        totals = [0, 0, 0, 0]
+        while True:
+            query = Query(
+                "case",
+                (
+                    Filter("status", "in", OPEN_STATUSES),
+                    Filter("sla_check_at", "le", micros(at)),
+                ),
+                Order("sla_check_at"),
+                batch,
+                columns=("sla_check_at",),
+            )
+            ids = [r.id for r in crm.storage.query(query).records if r.id not in done]
+            if not ids:
+                break
+            for case_id in ids:
+                done.add(case_id)
+                try:
+                    warnings, breaches = crm.retry_on_conflict(
+                        functools.partial(self._sweep_case, case_id, at), attempts=3
+                    )
+                except ConflictError:
+                    totals[3] += 1
+                    continue
+                totals[0] += 1
+                totals[1] += warnings
+                totals[2] += breaches
+        return SweepReport(*totals)
+
+    def _sweep_case(self, case_id: str, at: datetime) -> tuple[int, int]:
+        crm = self._crm
+        kind = KINDS[Case]
+        new: list[CaseEvent] = []
+        with crm.transaction():
+            record = crm.storage.get(kind.name, case_id)
+            if record is None:
+                return 0, 0
+            case: Case = crm._from_record(kind, record)
+            events = crm._stored_events(case.id)
+            clock = sla_clock(case, events, crm.profile, at=at)
+            if clock is None:
+                if case.sla_check_at is not None:
+                    crm._write(attrs.evolve(case, sla_check_at=None))
+                return 0, 0
+            seen = {
+                (str(e.data.get("target")), str(e.data.get("round")), e.data.get("level"))
+                for e in events
+                if e.kind in (EventKind.SLA_WARNING, EventKind.SLA_BREACH)
+            }
+            n_warnings = len(crm.profile.sla_policies[clock.policy].warnings)
+            for target in clock.targets:
+                round_ = format_utc(target.started_at)
+                for level in range(1, target.level + 1):
+                    if (target.name, round_, level) in seen:
+                        continue
+                    breach = level > n_warnings
+                    when = target.due_at if breach else target.warn_at[level - 1]
+                    new.append(
+                        crm._make_event(
+                            case,
+                            EventKind.SLA_BREACH if breach else EventKind.SLA_WARNING,
+                            data={
+                                "target": target.name,
+                                "round": round_,
+                                "level": level,
+                                "crossed_at": format_utc(when),
+                                "policy": clock.policy,
+                            },
+                        )
+                    )
+            check_at = clock.next_change_at if case.status.is_open else None
+            if new or check_at != case.sla_check_at:
+                case = crm._write(attrs.evolve(case, sla_check_at=check_at))
+            key = crm._case_key(case)
+            stored = [crm._write(e, key=key) for e in new]
+        for event in stored:
+            target_name = str(event.data["target"])
+            if event.kind is EventKind.SLA_BREACH:
+                crm._after_commit(
+                    functools.partial(
+                        crm.plugins.hook.civiccrm_sla_breached,
+                        crm=crm,
+                        case=case,
+                        target=target_name,
+                        event=event,
+                    )
+                )
+            else:
+                crm._after_commit(
+                    functools.partial(
+                        crm.plugins.hook.civiccrm_sla_warning,
+                        crm=crm,
+                        case=case,
+                        target=target_name,
+                        event=event,
+                    )
+                )
+        breaches = sum(1 for e in stored if e.kind is EventKind.SLA_BREACH)
+        return len(stored) - breaches, breaches
 
 
 class QueueDirectory:

@@ -163,3 +163,35 @@ def civiccrm_party_erased(crm: CRM, kind: str, party_id: str) -> None:
 
     Who implements this: observers (replicas, search indexes, data warehouses).
     """
+
+
+@hookspec
+def civiccrm_sla_warning(crm: CRM, case: Case, target: str, event: CaseEvent) -> None:
+    """
+    A case crossed a warning threshold of an SLA target (recorded by a sweep).
+
+    :param crm: the CRM session that swept.
+    :param case: the case as stored after the sweep.
+    :param target: the target's name (``"first_response"``, ``"resolution"`` ...).
+    :param event: the ``sla_warning`` event (its ``data`` has the level and when).
+
+    .. versionadded:: 0.1.0
+
+    Who implements this: notification channels (tell the assignee), dashboards.
+    """
+
+
+@hookspec
+def civiccrm_sla_breached(crm: CRM, case: Case, target: str, event: CaseEvent) -> None:
+    """
+    A case missed an SLA target's due time (recorded by a sweep): escalate.
+
+    :param crm: the CRM session that swept.
+    :param case: the case as stored after the sweep.
+    :param target: the target's name.
+    :param event: the ``sla_breach`` event.
+
+    .. versionadded:: 0.1.0
+
+    Who implements this: escalation (notify the supervisor, move the case), dashboards.
+    """
