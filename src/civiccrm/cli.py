@@ -119,8 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(handler=_cmd_profile_check)
     profile.set_defaults(handler=lambda _args, out: _help(profile, out))
 
-    audit = sub.add_parser("audit", parents=[common], help="audit trail tools")
-    audit_sub = audit.add_subparsers(dest="audit_command", metavar="COMMAND", parser_class=_Parser)
+    audit_sub = _group(sub, common, "audit", "audit trail tools")
     verify = audit_sub.add_parser(
         "verify",
         parents=[common],
@@ -130,10 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
         "1 names the first bad entry.",
     )
     verify.set_defaults(handler=_cmd_audit_verify)
-    audit.set_defaults(handler=lambda _args, out: _help(audit, out))
 
-    sla = sub.add_parser("sla", parents=[common], help="SLA tools")
-    sla_sub = sla.add_subparsers(dest="sla_command", metavar="COMMAND", parser_class=_Parser)
+    sla_sub = _group(sub, common, "sla", "SLA tools")
     sweep = sla_sub.add_parser(
         "sweep",
         parents=[common],
@@ -146,10 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--now", default=None, help="sweep as of this aware ISO 8601 time (default: now)"
     )
     sweep.set_defaults(handler=_cmd_sla_sweep)
-    sla.set_defaults(handler=lambda _args, out: _help(sla, out))
 
-    keys = sub.add_parser("keys", parents=[common], help="key management")
-    keys_sub = keys.add_subparsers(dest="keys_command", metavar="COMMAND", parser_class=_Parser)
+    keys_sub = _group(sub, common, "keys", "key management")
     rotate = keys_sub.add_parser(
         "rotate",
         parents=[common],
@@ -164,8 +159,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--create", action="store_true", help="create the new key file if it does not exist"
     )
     rotate.set_defaults(handler=_cmd_keys_rotate)
-    keys.set_defaults(handler=lambda _args, out: _help(keys, out))
     return parser
+
+
+def _group(sub: Any, common: argparse.ArgumentParser, name: str, help_text: str) -> Any:
+    """The subcommands of a command (``civiccrm audit verify``); alone, it prints its help."""
+    parser: argparse.ArgumentParser = sub.add_parser(name, parents=[common], help=help_text)
+    group = parser.add_subparsers(dest=f"{name}_command", metavar="COMMAND", parser_class=_Parser)
+    parser.set_defaults(handler=lambda _args, out: _help(parser, out))
+    return group
 
 
 def _help(parser: argparse.ArgumentParser, out: TextIO) -> int:
