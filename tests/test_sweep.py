@@ -190,3 +190,107 @@ def test_the_command_line_sweep(
     assert main(["--db", url, "--json", "sla", "sweep", "--now", now], out=out) == 0
     assert json.loads(out.getvalue())["checked"] == 0
     assert main(["--db", url, "sla", "sweep", "--now", "2026-03-09"], out=io.StringIO()) == 2
+
+
+class Escalations:
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, int, tuple[str, ...]]] = []
+
+    @civiccrm.hookimpl
+    def civiccrm_sla_escalated(
+        self, crm: CRM, case: Case, target: str, step: int, notify: tuple[str, ...], event: object
+    ) -> None:
+        self.seen.append((target, step, notify))
+
+
+def _escalated(crm: CRM, case: Case) -> list[tuple[str, int]]:
+    return [
+        (str(e.data["target"]), int(e.data["step"]))  # type: ignore[arg-type]
+        for e in crm.cases.events(case)
+        if e.kind is EventKind.ESCALATED
+    ]
+
+
+def test_the_escalation_chain_is_taken_step_by_step_once(tmp_path: Path) -> None:
+    from civiccrm.models import Priority
+
+    clock = FixedClock(T0)
+    hooks = Escalations()
+    with civiccrm.open(
+        f"sqlite:///{tmp_path / 'esc.db'}", profile=PROFILE, clock=clock, plugins=[hooks]
+    ) as crm:
+        answers = WorkloadGenerator(PROFILE, seed=2, now=T0).form(PROFILE.case_type(EMERGENCY))
+        case = crm.cases.open(EMERGENCY, attributes=answers)
+        assert case.priority is Priority.HIGH  # the case type's default
+        # Breached at 60 minutes: step 0 at once (urgent, tell the assignee).
+        report = crm.sla.sweep(now=T0 + timedelta(minutes=61))
+        assert (report.breaches, report.escalations) == (1, 1)
+        stored = crm.cases.get(case.id)
+        assert stored.priority is Priority.URGENT
+        assert _escalated(crm, case) == [("first_response", 0)]
+        assert hooks.seen == [("first_response", 0, ("assignee",))]
+        # The next step is due an hour after the breach: the check time says so.
+        assert stored.sla_check_at is not None
+        assert stored.sla_check_at <= T0 + timedelta(hours=2)
+        assert crm.sla.sweep(now=T0 + timedelta(minutes=61)).escalations == 0
+        crm.sla.sweep(now=T0 + timedelta(hours=2, minutes=1))
+        crm.sla.sweep(now=T0 + timedelta(hours=5, minutes=1))
+        crm.sla.sweep(now=T0 + timedelta(hours=6))
+        first = [s for s in _escalated(crm, case) if s[0] == "first_response"]
+        assert first == [("first_response", 0), ("first_response", 1), ("first_response", 2)]
+        assert [s for s in hooks.seen if s[0] == "first_response"] == [
+            ("first_response", 0, ("assignee",)),
+            ("first_response", 1, ("supervisor",)),
+            ("first_response", 2, ("department_head",)),
+        ]
+        # Priority changes are in the history, so the clock replays them.
+        kinds = [e.kind for e in crm.cases.events(case)]
+        assert kinds.count(EventKind.PRIORITY_CHANGED) == 1
+
+
+def test_an_escalation_step_can_move_the_case(tmp_path: Path) -> None:
+    import attrs
+
+    from civiccrm.routing.sla import EscalationStep
+
+    policy = PROFILE.sla_policies["emergency"]
+    moved = attrs.evolve(
+        policy, escalation=(EscalationStep(queue="pw-traffic", notify=("supervisor",)),)
+    )
+    profile = attrs.evolve(PROFILE, sla_policies={**PROFILE.sla_policies, "emergency": moved})
+    clock = FixedClock(T0)
+    with civiccrm.open(f"sqlite:///{tmp_path / 'q.db'}", profile=profile, clock=clock) as crm:
+        answers = WorkloadGenerator(profile, seed=3, now=T0).form(profile.case_type(EMERGENCY))
+        case = crm.cases.open(EMERGENCY, attributes=answers)
+        assert case.queue != "pw-traffic"
+        crm.sla.sweep(now=T0 + timedelta(minutes=61))
+        assert crm.cases.get(case.id).queue == "pw-traffic"
+
+
+@pytest.mark.parametrize(
+    ("step", "path"),
+    [
+        ("{ after_hours = -1 }", "escalation[0].after_hours"),
+        ('{ notify = ["mayor"] }', "escalation[0].notify"),
+        ('{ queue = "nowhere" }', "escalation[0].queue"),
+        ('{ raise_priority = "yes" }', "escalation[0].raise_priority"),
+        ('{ after_hours = 1, colour = "red" }', "escalation[0].colour"),
+    ],
+)
+def test_bad_escalation_steps_are_reported_by_path(step: str, path: str) -> None:
+    from civiccrm.errors import PolicyError
+    from civiccrm.profile import parse_profile
+
+    text = (
+        springfield_path()
+        .read_text(encoding="utf-8")
+        .replace(
+            """escalation = [
+  { after_hours = 0, raise_priority = true, notify = ["assignee"] },""",
+            f"""escalation = [
+  {step},""",
+        )
+    )
+    with pytest.raises(PolicyError) as info:
+        parse_profile(text)
+    assert any(p.path.endswith(path) for p in info.value.problems), info.value.problems

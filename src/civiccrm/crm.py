@@ -94,7 +94,7 @@ from civiccrm.privacy.crypto import (
     unseal,
 )
 from civiccrm.profile import Profile, Role, Visibility, load_profile
-from civiccrm.routing.sla import SlaClock
+from civiccrm.routing.sla import EscalationStep, SlaClock
 from civiccrm.routing.sla import clock as sla_clock
 
 __all__ = ["CRM", "Actor", "HistoryEntry", "ResultPage", "open"]
@@ -1604,6 +1604,7 @@ class SweepReport:
     warnings: int = 0
     breaches: int = 0
     conflicts: int = 0
+    escalations: int = 0
 
 
 class SlaService:
@@ -1639,7 +1640,7 @@ class SlaService:
         crm._may("transition")
         at = now or crm._now()
         done: set[str] = set()
-        totals = [0, 0, 0, 0]
+        totals = [0, 0, 0, 0, 0]
         while True:
             query = Query(
                 "case",
@@ -1657,7 +1658,7 @@ class SlaService:
             for case_id in ids:
                 done.add(case_id)
                 try:
-                    warnings, breaches = crm.retry_on_conflict(
+                    warnings, breaches, escalations = crm.retry_on_conflict(
                         functools.partial(self._sweep_case, case_id, at), attempts=3
                     )
                 except ConflictError:
@@ -1666,23 +1667,24 @@ class SlaService:
                 totals[0] += 1
                 totals[1] += warnings
                 totals[2] += breaches
+                totals[4] += escalations
         return SweepReport(*totals)
 
-    def _sweep_case(self, case_id: str, at: datetime) -> tuple[int, int]:
+    def _sweep_case(self, case_id: str, at: datetime) -> tuple[int, int, int]:
         crm = self._crm
         kind = KINDS[Case]
         new: list[CaseEvent] = []
         with crm.transaction():
             record = crm.storage.get(kind.name, case_id)
             if record is None:
-                return 0, 0
+                return 0, 0, 0
             case: Case = crm._from_record(kind, record)
             events = crm._stored_events(case.id)
             clock = sla_clock(case, events, crm.profile, at=at)
             if clock is None:
                 if case.sla_check_at is not None:
                     crm._write(attrs.evolve(case, sla_check_at=None))
-                return 0, 0
+                return 0, 0, 0
             seen = {
                 (str(e.data.get("target")), str(e.data.get("round")), e.data.get("level"))
                 for e in events
@@ -1709,12 +1711,67 @@ class SlaService:
                             },
                         )
                     )
-            check_at = clock.next_change_at if case.status.is_open else None
-            if new or check_at != case.sla_check_at:
-                case = crm._write(attrs.evolve(case, sla_check_at=check_at))
+            policy = crm.profile.sla_policies[clock.policy]
+            escalated = {
+                (str(e.data.get("target")), str(e.data.get("round")), e.data.get("step"))
+                for e in events
+                if e.kind is EventKind.ESCALATED
+            }
+            changed = case
+            pending: list[datetime] = []
+            for target in clock.targets:
+                if target.level <= n_warnings or target.met_at is not None:
+                    continue  # not breached, or met (late): nothing to escalate
+                round_ = format_utc(target.started_at)
+                for i, step in enumerate(policy.escalation):
+                    when = target.due_at + step.after
+                    if when > at:
+                        pending.append(when)
+                        break
+                    if (target.name, round_, i) in escalated:
+                        continue
+                    changed, steps = self._escalate(changed, target.name, round_, i, step)
+                    new.extend(steps)
+            if changed is not case:
+                # A raised priority re-plans the targets: replay with what was just done.
+                replayed = sla_clock(changed, [*events, *new], crm.profile, at=at)
+                if replayed is not None:
+                    clock = replayed
+            check_at = clock.next_change_at if changed.status.is_open else None
+            if pending and changed.status.is_open:
+                check_at = min([*pending, *([check_at] if check_at else [])])
+            first = clock.target("first_response")
+            resolution = clock.target("resolution")
+            changed = attrs.evolve(
+                changed,
+                sla_check_at=check_at,
+                response_due_at=first.due_at if first else changed.response_due_at,
+                due_at=resolution.due_at if resolution else changed.due_at,
+            )
+            if new or changed != case:
+                case = crm._write(changed)
             key = crm._case_key(case)
             stored = [crm._write(e, key=key) for e in new]
         for event in stored:
+            if event.kind is EventKind.ESCALATED:
+                crm._after_commit(
+                    functools.partial(
+                        crm.plugins.hook.civiccrm_sla_escalated,
+                        crm=crm,
+                        case=case,
+                        target=str(event.data["target"]),
+                        step=int(event.data["step"]),  # type: ignore[arg-type]
+                        notify=tuple(
+                            str(event.data["notify"] or "").split(",")
+                            if event.data["notify"]
+                            else ()
+                        ),
+                        event=event,
+                    )
+                )
+                continue
+            if event.kind is not EventKind.SLA_WARNING and event.kind is not EventKind.SLA_BREACH:
+                continue
             target_name = str(event.data["target"])
             if event.kind is EventKind.SLA_BREACH:
                 crm._after_commit(
@@ -1737,7 +1794,44 @@ class SlaService:
                     )
                 )
         breaches = sum(1 for e in stored if e.kind is EventKind.SLA_BREACH)
-        return len(stored) - breaches, breaches
+        warnings = sum(1 for e in stored if e.kind is EventKind.SLA_WARNING)
+        escalations = sum(1 for e in stored if e.kind is EventKind.ESCALATED)
+        return warnings, breaches, escalations
+
+    def _escalate(
+        self, case: Case, target: str, round_: str, index: int, step: EscalationStep
+    ) -> tuple[Case, list[CaseEvent]]:
+        """Apply one escalation step to ``case``: the changed case and its events."""
+        crm = self._crm
+        events: list[CaseEvent] = []
+        changed = case
+        if step.raise_priority and case.priority is not Priority.URGENT:
+            higher = list(Priority)[case.priority.rank + 1]
+            events.append(
+                crm._make_event(
+                    case,
+                    EventKind.PRIORITY_CHANGED,
+                    data={"from": case.priority.value, "to": higher.value, "reason": "sla"},
+                )
+            )
+            changed = attrs.evolve(changed, priority=higher)
+        if step.queue is not None and step.queue != case.queue:
+            changed = attrs.evolve(changed, queue=step.queue)
+        events.append(
+            crm._make_event(
+                case,
+                EventKind.ESCALATED,
+                data={
+                    "target": target,
+                    "round": round_,
+                    "step": index,
+                    "priority": changed.priority.value,
+                    "queue": changed.queue,
+                    "notify": ",".join(step.notify),
+                },
+            )
+        )
+        return changed, events
 
 
 class QueueDirectory:

@@ -195,3 +195,26 @@ def civiccrm_sla_breached(crm: CRM, case: Case, target: str, event: CaseEvent) -
 
     Who implements this: escalation (notify the supervisor, move the case), dashboards.
     """
+
+
+@hookspec
+def civiccrm_sla_escalated(
+    crm: CRM, case: Case, target: str, step: int, notify: tuple[str, ...], event: CaseEvent
+) -> None:
+    """
+    A breached case reached a step of its policy's escalation chain (recorded by a
+    sweep, once per step): its priority may have been raised and its queue changed
+    already; ``notify`` says who to tell (``"assignee"``, ``"supervisor"``,
+    ``"department_head"``).
+
+    :param crm: the CRM session that swept.
+    :param case: the case as stored after the step.
+    :param target: the breached target's name.
+    :param step: the step's index in the policy's ``escalation`` list.
+    :param notify: who to tell.
+    :param event: the ``escalated`` event.
+
+    .. versionadded:: 0.1.0
+
+    Who implements this: notification channels (e-mail the supervisor), paging.
+    """

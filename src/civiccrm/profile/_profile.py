@@ -11,7 +11,7 @@ import tomllib
 import types
 import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -38,6 +38,7 @@ from civiccrm.models._common import _kind, language_tag, non_blank, slug
 from civiccrm.models._convert import problems_of
 from civiccrm.routing.calendar import BusinessCalendar, Interval
 from civiccrm.routing.sla import (
+    EscalationStep,
     SlaOverride,
     SlaPolicy,
     SlaStart,
@@ -450,6 +451,11 @@ def _reference_problems(profile: Profile) -> list[Problem]:
             problems.append(Problem(f"calendar_names.{code}", f"no calendar {code!r}"))
     for code, policy in profile.sla_policies.items():
         path = f"sla_policies.{_toml_key(code)}"
+        for i, step in enumerate(policy.escalation):
+            if step.queue is not None and step.queue not in {q.code for q in profile.queues}:
+                problems.append(
+                    Problem(f"{path}.escalation[{i}].queue", f"no queue {step.queue!r}")
+                )
         if policy.calendar not in profile.calendars:
             problems.append(Problem(f"{path}.calendar", f"no calendar {policy.calendar!r}"))
         for priority, override in policy.priorities.items():
@@ -1108,7 +1114,9 @@ _POLICY_KEYS: Final = (
     "reset_on",
     "targets",
     "priorities",
+    "escalation",
 )
+_ESCALATION_KEYS: Final = ("after_minutes", "after_hours", "raise_priority", "queue", "notify")
 _UNITS: Final = tuple(u.value for u in SlaUnit)
 _TARGET_KEYS: Final = ("name", "met_by", "repeat", *_UNITS)
 _OVERRIDE_KEYS: Final = ("calendar", "targets")
@@ -1246,6 +1254,7 @@ def _sla_policy(
                 priorities[Priority(key)] = override
                 for target in override.targets:
                     known.setdefault(target.name, target)
+    escalation = _escalation(table.get("escalation", []), problems)
     found.extend(problems)
     if problems or calendar is None:
         return None
@@ -1261,10 +1270,60 @@ def _sla_policy(
             reset_on=frozenset({"case_type_changed"}) if reset is None else reset,
             targets=targets,
             priorities=priorities,
+            escalation=escalation,
         )
     except ValidationError as exc:  # pragma: no cover - checked above, kept as a safety net
         found.extend(exc.problems)
         return None
+
+
+def _escalation(raw: object, problems: list[Problem]) -> tuple[EscalationStep, ...]:
+    """``escalation = [{ after_hours = 0, raise_priority = true, queue = ..., notify = [...] }]``."""
+    if not isinstance(raw, list | tuple):
+        problems.append(Problem("escalation", f"expected a list of steps, got {_kind(raw)}"))
+        return ()
+    steps: list[EscalationStep] = []
+    previous: timedelta | None = None
+    for i, item in enumerate(raw):
+        path = f"escalation[{i}]"
+        if not isinstance(item, Mapping):
+            problems.append(Problem(path, f"expected a table, got {_kind(item)}"))
+            continue
+        at = [p.prefixed(path) for p in _unknown_keys(item, _ESCALATION_KEYS)]
+        after = timedelta(0)
+        for key, unit in (("after_minutes", 60), ("after_hours", 3600)):
+            if key in item:
+                value = item[key]
+                if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                    at.append(Problem(f"{path}.{key}", f"expected a number >= 0, got {value!r}"))
+                else:
+                    after = timedelta(seconds=value * unit)
+        if "after_minutes" in item and "after_hours" in item:
+            at.append(Problem(path, "give after_minutes or after_hours, not both"))
+        if previous is not None and after <= previous:
+            at.append(Problem(path, "each step must come after the one before"))
+        previous = after
+        raise_priority = item.get("raise_priority", False)
+        if not isinstance(raise_priority, bool):
+            at.append(Problem(f"{path}.raise_priority", "expected true or false"))
+        queue = item.get("queue")
+        if queue is not None and not isinstance(queue, str):
+            at.append(Problem(f"{path}.queue", f"expected a queue code, got {_kind(queue)}"))
+        notify = item.get("notify", [])
+        try:
+            step = EscalationStep(
+                after=after,
+                raise_priority=bool(raise_priority),
+                queue=queue if isinstance(queue, str) else None,
+                notify=notify,
+            )
+        except ValidationError as exc:
+            at.extend(p.prefixed(path) for p in exc.problems)
+        else:
+            if not at:
+                steps.append(step)
+        problems.extend(at)
+    return tuple(steps)
 
 
 def _override(
@@ -1475,6 +1534,16 @@ def parse_profile(data: str | Mapping[str, Any], *, source: str | None = None) -
     default = agency.default_sla_policy if agency is not None else None
     if default is not None and policies_whole and default not in policies:
         problems.append(Problem("agency.default_sla_policy", f"no SLA policy {default!r}"))
+    queue_codes = {q.code for _, q in queues}
+    for code, policy in policies.items():
+        for j, step in enumerate(policy.escalation):
+            if step.queue is not None and step.queue not in queue_codes:
+                problems.append(
+                    Problem(
+                        f"sla_policies.{_toml_key(code)}.escalation[{j}].queue",
+                        f"no queue {step.queue!r}",
+                    )
+                )
     if problems or agency is None:
         raise PolicyError(problems, source=source)
     return Profile(

@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MET_BY",
+    "NOTIFY",
+    "EscalationStep",
     "RESET_CONDITIONS",
     "SlaClock",
     "SlaOverride",
@@ -405,6 +407,45 @@ def _nonempty_targets(
         raise ValidationError.at("targets", "a policy needs at least one target")
 
 
+#: Who an escalation step notifies.
+NOTIFY: Final = ("assignee", "supervisor", "department_head")
+
+
+def _notify(value: Iterable[str]) -> tuple[str, ...]:
+    raw: object = value
+    if isinstance(raw, str) or not isinstance(raw, Iterable):
+        raise ValidationError.at("notify", f"expected a list of recipients, got {raw!r}")
+    out = tuple(raw)
+    for who in out:
+        if who not in NOTIFY:
+            raise ValidationError.at("notify", f"{who!r} is not one of {', '.join(NOTIFY)}")
+    return out
+
+
+@attrs.frozen(kw_only=True)
+class EscalationStep:
+    """
+    One level of a policy's escalation chain, taken once per breached target: ``after``
+    the target's due time (calendar time), raise the case's priority one step, move it
+    to ``queue``, and notify people (through the ``civiccrm_sla_escalated`` hook).
+
+    .. versionadded:: 0.1.0
+    """
+
+    after: timedelta = timedelta(0)
+    raise_priority: bool = False
+    queue: str | None = None
+    notify: tuple[str, ...] = attrs.field(default=(), converter=_notify)
+
+    def __attrs_post_init__(self) -> None:
+        if self.after < timedelta(0):
+            raise ValidationError.at("after", "cannot be negative")
+
+
+def _steps(value: Iterable[EscalationStep]) -> tuple[EscalationStep, ...]:
+    return tuple(value)
+
+
 @attrs.frozen(kw_only=True)
 class SlaPolicy:
     """
@@ -439,6 +480,8 @@ class SlaPolicy:
     priorities: Mapping[Priority, SlaOverride] = attrs.field(
         factory=dict, converter=_priorities, hash=False
     )
+    #: What happens after a target is breached, level by level (``after`` increasing).
+    escalation: tuple[EscalationStep, ...] = attrs.field(default=(), converter=_steps)
 
     def __attrs_post_init__(self) -> None:
         # A target is met the same way whatever the priority: only its amount (and the
