@@ -294,3 +294,28 @@ def test_bad_escalation_steps_are_reported_by_path(step: str, path: str) -> None
     with pytest.raises(PolicyError) as info:
         parse_profile(text)
     assert any(p.path.endswith(path) for p in info.value.problems), info.value.problems
+
+
+def test_imported_open_cases_are_planned_by_the_next_sweep(tmp_path: Path) -> None:
+    clock = FixedClock(T0)
+    with civiccrm.open(f"sqlite:///{tmp_path / 'imp.db'}", profile=PROFILE, clock=clock) as crm:
+        answers = WorkloadGenerator(PROFILE, seed=4, now=T0).form(PROFILE.case_type(EMERGENCY))
+        legacy = [
+            Case(
+                case_type=EMERGENCY,
+                attributes=answers,
+                opened_at=T0 - timedelta(hours=2),
+                reported_at=T0 - timedelta(hours=2),
+                external_ids={"legacy": f"L{i}"},
+                status=CaseStatus.NEW if i % 2 else CaseStatus.CLOSED,
+            )
+            for i in range(10)
+        ]
+        crm.cases.bulk_import(legacy)
+        report = crm.sla.sweep(now=T0)
+        assert report.checked == 5  # the open ones
+        assert report.breaches == 5  # first response was due an hour ago
+        assert crm.sla.sweep(now=T0).checked == 0
+        found = crm.cases.find_by_external_id("legacy", "L1")
+        assert found is not None
+        assert found.response_due_at == T0 - timedelta(hours=1)

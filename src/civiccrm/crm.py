@@ -1409,7 +1409,9 @@ class CaseService:
         lose less work to a crash), idempotently: ids are derived from the external id, so importing the same
         cases again changes nothing, and an import stopped half-way can simply be run
         again. Each new case gets an ``opened`` event. Observers are not told (a
-        migration is not a flood of new requests).
+        migration is not a flood of new requests). Imported open cases keep the due
+        times they come with; those whose case type has an SLA policy are due for a
+        look by the next escalation sweep, which plans them.
 
         Raises:
             ValidationError: a case has no external id (nothing of its batch is stored).
@@ -1419,6 +1421,12 @@ class CaseService:
         kind = KINDS[Case]
         totals = [0, 0, 0]
         pending: list[tuple[Case, uuid.UUID, dict[str, datetime]]] = []
+        # The case types an SLA policy applies to (theirs or the agency's default).
+        planned = {
+            ct.code
+            for ct in crm.profile.case_types
+            if ct.sla_policy is not None or crm.profile.agency.default_sla_policy is not None
+        }
         cases_batch: list[Record] = []
         events_batch: list[Record] = []
 
@@ -1456,6 +1464,10 @@ class CaseService:
             times = {"opened_at": opened} if case.opened_at is None else {}
             if case.updated_at is None:
                 times["updated_at"] = opened
+            if case.sla_check_at is None and case.status.is_open and case.case_type in planned:
+                # Not planned here (a clock per case would slow a migration down): the
+                # next sweep looks at it at once, replays its clock and plans it.
+                times["sla_check_at"] = opened
             pending.append((case, case_id, times))
             events_batch.append(_import_event_record(case_id, key, opened))
             if len(pending) >= batch_size:
