@@ -16,6 +16,7 @@ from civiccrm.adapters._base import (
     Query,
     Record,
     Scalar,
+    Schema,
     Storage,
 )
 from civiccrm.errors import CivicCRMError, ConflictError, ValidationError
@@ -52,6 +53,19 @@ INJECTION_SAMPLES: Final = (
     ":name",
     "{{ x }}",
 )
+
+
+def _party_with(*added: ColumnSpec) -> Schema:
+    """The conformance schema, one version on, with ``added`` columns on ``party``."""
+    party = CONFORMANCE_SCHEMA.kind("party")
+    return attrs.evolve(
+        CONFORMANCE_SCHEMA,
+        version=CONFORMANCE_SCHEMA.version + 1,
+        kinds=tuple(
+            attrs.evolve(k, columns=(*k.columns, *added)) if k is party else k
+            for k in CONFORMANCE_SCHEMA.kinds
+        ),
+    )
 
 
 class CRUDConformance:
@@ -94,20 +108,11 @@ class CRUDConformance:
             rid: storage.put(case(rid, doc, kind="party", external_id=rid), expected_version=0)
             for rid, doc in docs.items()
         }
-        party = CONFORMANCE_SCHEMA.kind("party")
-        added = (
+        v2 = _party_with(
             ColumnSpec("ref", ColumnType.TEXT, indexed=True, source="ref"),
             ColumnSpec("n", ColumnType.INTEGER, source="n"),
             ColumnSpec("x", ColumnType.REAL, source="x"),
             ColumnSpec("plain", ColumnType.TEXT),
-        )
-        v2 = attrs.evolve(
-            CONFORMANCE_SCHEMA,
-            version=CONFORMANCE_SCHEMA.version + 1,
-            kinds=tuple(
-                attrs.evolve(k, columns=k.columns + added) if k is party else k
-                for k in CONFORMANCE_SCHEMA.kinds
-            ),
         )
         storage.migrate(v2)
         expected: dict[str, tuple[Scalar, Scalar, Scalar]] = {
@@ -139,19 +144,7 @@ class CRUDConformance:
 
     def test_a_bad_source_is_refused(self, storage: Storage) -> None:
         """A source that is not a plain field name is a ValidationError naming it."""
-        party = CONFORMANCE_SCHEMA.kind("party")
-        bad = attrs.evolve(
-            CONFORMANCE_SCHEMA,
-            version=CONFORMANCE_SCHEMA.version + 1,
-            kinds=tuple(
-                attrs.evolve(
-                    k, columns=(*k.columns, ColumnSpec("ref", ColumnType.TEXT, source='a"b'))
-                )
-                if k is party
-                else k
-                for k in CONFORMANCE_SCHEMA.kinds
-            ),
-        )
+        bad = _party_with(ColumnSpec("ref", ColumnType.TEXT, source='a"b'))
         with pytest.raises(ValidationError, match="source"):
             storage.migrate(bad)
 
