@@ -12,6 +12,7 @@ from civiccrm.models import (
     AttributeDatatype,
     AttributeDefinition,
     AttributeOption,
+    BulkJob,
     Case,
     CaseEvent,
     CaseStatus,
@@ -36,6 +37,7 @@ from civiccrm.models import (
     PostalAddress,
     Priority,
     Queue,
+    Rotation,
     ServiceType,
 )
 
@@ -206,6 +208,7 @@ cases = st.builds(
     queue=st.none() | slugs,
     assignee=st.none() | st.uuids(),
     tags=st.lists(st.text(max_size=10), max_size=3).map(tuple),
+    required_skills=st.lists(slugs, max_size=3).map(tuple),
     attributes=st.dictionaries(st.text(max_size=10), attribute_values, max_size=4),
     parent_id=st.none(),
     duplicate_of=st.none(),
@@ -317,9 +320,37 @@ case_events = st.builds(
     data=st.dictionaries(st.text(max_size=10), event_values, max_size=4),
 )
 
+rotations = st.builds(
+    Rotation,
+    id=slugs,
+    pointer=st.none() | visible_text,
+    assigned=st.integers(0, 10**6),
+    updated_at=opt_datetimes,
+    version=st.integers(0, 100),
+)
+bulk_jobs = st.builds(
+    BulkJob,
+    id=visible_text,
+    operation=slugs,
+    params=st.text(max_size=40),
+    status=st.sampled_from(["running", "done"]),
+    selected=st.integers(0, 10**6),
+    changed=st.integers(0, 10**6),
+    skipped=st.integers(0, 10**6),
+    waiting=st.integers(0, 10**6),
+    reasons=st.text(max_size=40),
+    actor=st.none() | st.uuids(),
+    actor_name=st.none() | visible_text,
+    started_at=opt_datetimes,
+    finished_at=opt_datetimes,
+    version=st.integers(0, 100),
+)
+
 #: Every model with its strategy.
 MODELS = {
     Agent: agents,
+    BulkJob: bulk_jobs,
+    Rotation: rotations,
     AttributeDefinition: attribute_definitions(),
     AttributeOption: attribute_options,
     Case: cases,

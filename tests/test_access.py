@@ -94,7 +94,7 @@ BASE: dict[type, Any] = {
         reference="SR-2026-000123",
         requester=PartyRef(PartyType.CITIZEN, uuid.UUID(int=7)),
         queue="pw-streets",
-        tags=("streets",),
+        tags=(),
         opened_at=AT,
         external_ids={"open311": "tok-5521"},
     ),
@@ -162,6 +162,8 @@ FILLED: dict[type, dict[str, Any]] = {
             longitude=-89.650148,
             address_id="ADDR-0042",
         ),
+        "tags": ("hazard", "interpreter"),
+        "required_skills": ("safeguarding",),
         "attributes": {
             "size": "large",
             "depth_cm": 12.5,
@@ -245,6 +247,8 @@ MASKED_DOC: dict[type, dict[str, Any]] = {
             "longitude": -89.65,
             "address_id": "ADDR-0042",
         },
+        "tags": ["haz***", "int***"],
+        "required_skills": ["saf***"],
         "attributes": {
             "size": "l.",
             "depth_cm": REDACTED,

@@ -57,6 +57,8 @@ def test_case_free_text_and_location() -> None:
         "title": (D, True),
         "description": (D, True),
         "location": (Q, False),
+        "tags": (Q, True),
+        "required_skills": (Q, True),
         "attributes": (D, True),
     }
 

@@ -27,6 +27,7 @@ from civiccrm.adapters._base import (
 from civiccrm.errors import IntegrityError, StorageError, ValidationError
 from civiccrm.models import (
     Agent,
+    BulkJob,
     Case,
     CaseEvent,
     CaseStatus,
@@ -36,11 +37,13 @@ from civiccrm.models import (
     Interaction,
     Organization,
     Priority,
+    Rotation,
     format_utc,
 )
 from civiccrm.models._trusted import _uuid_cached as _uuid
 from civiccrm.models._trusted import trusted_structurer
 from civiccrm.privacy.crypto import SEAL_KEY, DataKey, seal, sealed_key_ref, unseal
+from civiccrm.routing.geo import cell_of
 
 __all__ = [
     "KINDS",
@@ -58,7 +61,7 @@ class Stored(Protocol):
     """What every stored model has."""
 
     @property
-    def id(self) -> uuid.UUID: ...
+    def id(self) -> uuid.UUID | str: ...
 
     @property
     def version(self) -> int: ...
@@ -134,7 +137,25 @@ def _case_columns(c: Case) -> dict[str, Scalar]:
         "due_at": micros(c.due_at),
         "sla_check_at": micros(c.sla_check_at),
         "external_key": _external_key(c.external_ids),
+        "geo_cell": geo_cell_key(c),
     }
+
+
+def geo_cell_key(c: Case) -> str | None:
+    """
+    The plain value of a case's ``geo_cell`` column: its type and the grid cell of its
+    coordinates (stored only as a blind index, so the column says nothing about where
+    anyone is to someone without the index key).
+    """
+    loc = c.location
+    if loc is None or loc.latitude is None or loc.longitude is None:
+        return None
+    return geo_cell_value(c.case_type, cell_of(loc.latitude, loc.longitude))
+
+
+def geo_cell_value(case_type: str, cell: tuple[int, int]) -> str:
+    """The plain ``geo_cell`` value of a case type and a grid cell."""
+    return f"{case_type}|{cell[0]}|{cell[1]}"
 
 
 def _party_columns(p: Citizen | Organization) -> dict[str, Scalar]:
@@ -175,7 +196,9 @@ SCHEMA: Final = Schema(
     # 2: case.reference (filled in from the documents of an older file).
     # 3: party_lookup (blind indexes of parties' emails, phones and external ids).
     # 4: case.sla_check_at (the escalation sweep's partial index).
-    version=4,
+    # 5: case.geo_cell (duplicate detection), indexes on reference and duplicate_of,
+    #    the rotation and bulk_job kinds.
+    version=5,
     kinds=(
         KindSpec(
             "citizen",
@@ -201,7 +224,7 @@ SCHEMA: Final = Schema(
                 # Open-case queries use the partial indexes below; a count by status
                 # reads the whole table anyway.
                 ColumnSpec("status", T),
-                ColumnSpec("reference", T, source="reference"),
+                ColumnSpec("reference", T, indexed=True, source="reference"),
                 ColumnSpec("case_type", T, indexed=True),
                 ColumnSpec("queue", T),
                 ColumnSpec("assignee", T, indexed=True),
@@ -209,7 +232,7 @@ SCHEMA: Final = Schema(
                 ColumnSpec("priority", INT),
                 ColumnSpec("channel", T),
                 ColumnSpec("parent_id", T),
-                ColumnSpec("duplicate_of", T),
+                ColumnSpec("duplicate_of", T, indexed=True),
                 ColumnSpec("reported_at", INT),
                 ColumnSpec("opened_at", INT, indexed=True),
                 ColumnSpec("updated_at", INT),
@@ -219,6 +242,8 @@ SCHEMA: Final = Schema(
                 ColumnSpec("due_at", INT),
                 ColumnSpec("sla_check_at", INT),
                 ColumnSpec("external_key", T),
+                # A blind index of (case type, grid cell): duplicate detection.
+                ColumnSpec("geo_cell", T),
             ),
             indexes=(
                 # The overdue sweep and "most overdue open cases": open cases only.
@@ -228,6 +253,8 @@ SCHEMA: Final = Schema(
                 IndexSpec("case_open_queue", ("queue",), where=_OPEN),
                 # The escalation sweep: open cases whose SLA state changes by now.
                 IndexSpec("case_open_sla_check", ("sla_check_at",), where=_OPEN),
+                # Duplicate detection: open cases of a type in nearby cells.
+                IndexSpec("case_open_geo_cell", ("geo_cell", "opened_at"), where=_OPEN),
             ),
             key_column="external_key",
         ),
@@ -257,6 +284,10 @@ SCHEMA: Final = Schema(
             (ColumnSpec("username", T), ColumnSpec("active", INT)),
             key_column="username",
         ),
+        # A queue's assignment rotation, by queue code.
+        KindSpec("rotation", ()),
+        # Bulk case work by idempotency key.
+        KindSpec("bulk_job", (ColumnSpec("operation", T), ColumnSpec("status", T))),
         # One row per (blind index token, party): exact look-ups of encrypted emails,
         # phones and external ids. The id is "<token>|<party id>"; the doc is empty.
         KindSpec(
@@ -304,7 +335,7 @@ class Kind(Generic[M]):
         converter: cattrs.Converter,
         *,
         key: DataKey | None = None,
-        blind: Callable[[str], str] | None = None,
+        blind: Callable[[str, str], str] | None = None,
         record_id: uuid.UUID | None = None,
         times: Mapping[str, datetime] | None = None,
     ) -> Record:
@@ -327,13 +358,12 @@ class Kind(Generic[M]):
                 raw[name] = format_utc(value)
                 if name in columns:
                     columns[name] = micros(value)
-        if self.blind_columns:
-            if blind is None:
-                raise ValueError(f"{self.name} records need a blind index for their columns")
-            for name in self.blind_columns:
-                plain = columns.get(name)
-                if isinstance(plain, str):
-                    columns[name] = blind(plain)
+        for name in self.blind_columns:
+            plain = columns.get(name)
+            if isinstance(plain, str):
+                if blind is None:
+                    raise ValueError(f"{self.name} records need a blind index for {name}")
+                columns[name] = blind(name, plain)
         if key is not None:
             raw = seal(raw, self.cls, key=key, aad_prefix=f"{self.name}/{rid}")
         return Record(self.name, rid, obj.version, dump_doc(raw), columns)
@@ -387,10 +417,12 @@ KINDS: Final[dict[type, Kind[Any]]] = {
     Organization: Kind(
         "organization", Organization, _party_columns, blind_columns=("external_key",)
     ),
-    Case: Kind("case", Case, _case_columns),
+    Case: Kind("case", Case, _case_columns, blind_columns=("geo_cell",)),
     Interaction: Kind("interaction", Interaction, _interaction_columns),
     CaseEvent: Kind("case_event", CaseEvent, _event_columns),
     Agent: Kind("agent", Agent, _agent_columns),
+    Rotation: Kind("rotation", Rotation, lambda r: {}),
+    BulkJob: Kind("bulk_job", BulkJob, lambda j: {"operation": j.operation, "status": j.status}),
 }
 
 

@@ -58,6 +58,7 @@ from civiccrm.models._pii import (
     personal_data_fields,
 )
 from civiccrm.models._staff import Agent, Department, Queue
+from civiccrm.models._work import BulkJob, Rotation
 
 __all__ = [
     "DIRECT",
@@ -69,6 +70,7 @@ __all__ = [
     "AttributeDefinition",
     "AttributeOption",
     "AttributeValue",
+    "BulkJob",
     "Case",
     "CaseEvent",
     "CaseStatus",
@@ -98,6 +100,7 @@ __all__ = [
     "PostalAddress",
     "Priority",
     "Queue",
+    "Rotation",
     "ServiceType",
     "allowed_transitions",
     "check_transition",
@@ -121,6 +124,7 @@ MODEL_CLASSES = (
     Agent,
     AttributeDefinition,
     AttributeOption,
+    BulkJob,
     Case,
     CaseEvent,
     CaseType,
@@ -134,4 +138,5 @@ MODEL_CLASSES = (
     PartyRef,
     PostalAddress,
     Queue,
+    Rotation,
 )

@@ -208,7 +208,13 @@ class Case:
     queue: str | None = None
     #: The agent who owns the case now.
     assignee: uuid.UUID | None = None
-    tags: tuple[str, ...] = attrs.field(default=(), converter=as_tuple)
+    #: Labels (set by staff and by routing rules). Declared quasi-identifying: a tag a
+    #: rule derives from the requester or the text ("interpreter", "safeguarding")
+    #: says something about a person.
+    tags: tuple[str, ...] = attrs.field(default=(), converter=as_tuple, metadata=QUASI)
+    #: Skills an agent needs to work it (set by routing rules, such as ``gas``);
+    #: quasi-identifying for the same reason as tags.
+    required_skills: tuple[str, ...] = attrs.field(default=(), converter=as_tuple, metadata=QUASI)
     #: Answers to the case type's intake questions, by attribute code.
     attributes: dict[str, AttributeValue] = attrs.field(factory=dict, hash=False, metadata=DIRECT)
     parent_id: uuid.UUID | None = None

@@ -32,6 +32,8 @@ class EventKind(enum.StrEnum):
     ASSIGNED = "assigned"
     UNASSIGNED = "unassigned"
     ROUTED = "routed"
+    #: Assignment found no agent who could take the case: it waits in its queue.
+    WAITING = "waiting"
     PRIORITY_CHANGED = "priority_changed"
     NOTE_ADDED = "note_added"
     LINKED = "linked"
@@ -41,6 +43,12 @@ class EventKind(enum.StrEnum):
     SLA_WARNING = "sla_warning"
     SLA_BREACH = "sla_breach"
     INTERACTION_LOGGED = "interaction_logged"
+    #: A possible duplicate was found (an open case of the same type nearby).
+    DUPLICATE_PROPOSED = "duplicate_proposed"
+    #: An automation reminded the owner (a case pending too long).
+    REMINDED = "reminded"
+    #: The requester was told their request was received.
+    ACKNOWLEDGED = "acknowledged"
 
 
 @attrs.frozen(kw_only=True)
