@@ -300,7 +300,8 @@ def test_profile_check_springfield() -> None:
     status, text = run("profile", "check", str(SPRINGFIELD))
     assert status == 0
     assert text == (
-        f"{SPRINGFIELD}: ok: City of Springfield, 6 departments, 15 queues, 36 case types\n"
+        f"{SPRINGFIELD}: ok: City of Springfield, 6 departments, 15 queues, 36 case types, "
+        "12 routing rules\n"
     )
 
 
@@ -315,7 +316,25 @@ def test_profile_check_springfield_json() -> None:
         "departments": len(profile.departments),
         "queues": len(profile.queues),
         "case_types": len(profile.case_types),
+        "routing_rules": len(profile.routing.rules.rules),
+        "warnings": [],
     }
+
+
+def test_profile_check_lists_rules_that_can_never_fire(tmp_path: Path) -> None:
+    text = SPRINGFIELD.read_text(encoding="utf-8").replace(
+        'districts = "springfield-districts.geojson"',
+        f'districts = "{SPRINGFIELD.parent / "springfield-districts.geojson"}"',
+    )
+    text += '\n[[routing.rules]]\nname = "late"\nwhen.case_type = ["002"]\n'
+    text += 'when.attributes = { problem = "exposed_wires" }\nthen.tags = ["x"]\n'
+    path = tmp_path / "agency.toml"
+    path.write_text(text, encoding="utf-8")
+    status, out = run("profile", "check", str(path))
+    assert status == 0
+    assert "warning:" in out
+    assert '"late"' in out
+    assert "exposed-wires" in out
 
 
 def test_profile_check_example_symlink() -> None:

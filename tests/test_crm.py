@@ -37,10 +37,11 @@ from civiccrm.models import (
     Priority,
 )
 from civiccrm.profile import load_profile, springfield_path
+from tests.profiles import without_automation
 
 T0 = datetime(2026, 3, 9, 15, 0, tzinfo=UTC)
 _SUMMARY_FIELDS = [f.name for f in attrs.fields(CaseSummary)]
-PROFILE = load_profile(springfield_path())
+PROFILE = without_automation(load_profile(springfield_path()))
 
 
 class Recorder:
@@ -418,6 +419,10 @@ def test_everything_the_facade_writes_is_read_back_by_the_fast_path(crm: CRM) ->
     crm.cases.note(case, "called back")
     crm.cases.transition(crm.cases.get(case.id), CaseStatus.RESOLVED)
     crm.agents.create(Agent(username="jdoe", display_name="J. Doe", queues=("pw-streets",)))
+    # A rotation (assignment through the pipeline) and a bulk job record.
+    other = crm.cases.open("001", attributes={"size": "large"})
+    assert crm.routing.assign(other.id).case.assignee is not None
+    crm.bulk.close(case_ids=[str(other.id)], key="fast-path", progress=False)
     crm.organizations.create(Organization(name="Acme Ltd", external_ids={"tax": "A-1"}))
     crm.interactions.log(
         Interaction(

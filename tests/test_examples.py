@@ -62,3 +62,23 @@ def test_privacy_example(tmp_path: Path) -> None:
     assert "audit trail: whole" in out
     assert "'Kowalczyk' in the audit trail: False" in out
     assert (tmp_path / "privacy-example.db.kek").exists()
+
+
+def test_routing_example(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "routing.py"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    out = done.stdout
+    assert "SR-1: priority urgent, tags ['hazard'], assigned to eve" in out
+    assert 'rule "exposed-wires" won' in out
+    assert "ray  skills: lacks skill electrical" in out
+    assert "SR-2 may duplicate SR-1: 9 m and 40 minutes apart" in out
+    assert "SR-2 is resolved (repaired); requesters told: 2" in out
+    assert "unassigned: no agent in queue as-field" in out
+    assert "dry run: 1 open case(s) of eve would move to ray" in out
+    assert "moved 1; run again: already done = True" in out
+    assert "automations: 2 resolved case(s) closed" in out

@@ -27,6 +27,7 @@ from civiccrm.models import (
     Citizen,
     ContactPoint,
     Direction,
+    EventKind,
     Interaction,
     Location,
     PostalAddress,
@@ -385,7 +386,7 @@ def test_rekey_reencrypts_a_party_under_a_new_key(tmp_path: Path) -> None:
         assert after["_k"] == [f"party:{ana.id}", 2]
         assert after["title"] != before["title"]
         assert crm.cases.get(case.id).title == case.title
-        assert [e.note for e in crm.cases.events(case) if e.note] == [
+        assert [e.note for e in crm.cases.events(case) if e.kind is EventKind.NOTE_ADDED] == [
             "Called Anastasia back about the pothole"
         ]
         blob = json.loads(crm.storage.get_key(f"party:{ana.id}") or b"{}")

@@ -972,7 +972,10 @@ def test_every_role_mistake_in_one_error() -> None:
     # The messages say what would be right.
     for write_kind in WRITE_KINDS:
         assert repr(write_kind) in found["roles.analyst.writes[1]"]
-    assert "title, description, location, attributes" in found['roles.analyst.fields."Case.status"']
+    assert (
+        "title, description, location, tags, required_skills, attributes"
+        in found['roles.analyst.fields."Case.status"']
+    )
     assert (
         "Citizen, Organization, Case, Interaction, CaseEvent"
         in (found['roles.analyst.fields."Citizn.given_name"'])

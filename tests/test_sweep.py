@@ -16,8 +16,9 @@ from civiccrm import CRM, FixedClock
 from civiccrm._workload import WorkloadGenerator
 from civiccrm.models import Case, CaseStatus, EventKind
 from civiccrm.profile import load_profile, springfield_path
+from tests.profiles import without_automation
 
-PROFILE = load_profile(springfield_path())
+PROFILE = without_automation(load_profile(springfield_path()))
 T0 = datetime(2026, 3, 9, 15, 0, tzinfo=UTC)
 EMERGENCY = "009"  # the emergency policy: 24x7; first response 1 h (warnings 50/75/90%)
 

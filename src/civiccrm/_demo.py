@@ -6,7 +6,7 @@ import random
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 import attrs
 
@@ -20,28 +20,58 @@ __all__ = ["build_demo"]
 DEMO_SOURCE = "demo"
 
 
+#: Skills some agents of each queue have (what the Springfield routing rules ask for).
+_QUEUE_SKILLS: Final = {
+    "pw-traffic": ("electrical",),
+    "pw-water": ("on-call",),
+    "pw-sanitation": ("hazmat",),
+    "ph-environmental": ("hazmat",),
+    "hs-intake": ("safeguarding",),
+    "hs-housing": ("safeguarding",),
+    "hs-seniors": ("safeguarding",),
+    "as-field": ("rabies",),
+}
+
+
 def _agents(crm: CRM, rng: random.Random) -> list[Agent]:
-    """Two to four agents per queue, created once."""
+    """
+    Two to four agents per queue and a supervisor per department (out of the
+    rotation), created once. Most agents hold up to 80 open cases, a few part-timers
+    25; some have their queue's special skill, a fifth speak Spanish; the water crews
+    work around the clock.
+    """
     agents = []
+    wanted: list[Agent] = []
     for queue in crm.profile.queues:
+        skills = _QUEUE_SKILLS.get(queue.code, ())
         for n in range(rng.randint(2, 4)):
-            username = f"{queue.code}-{n + 1}"
-            existing = crm.agents.find_by_username(username)
-            if existing is not None:
-                agents.append(existing)
-                continue
             name = f"{rng.choice(GIVEN_NAMES)} {rng.choice(FAMILY_NAMES)}"
-            agents.append(
-                crm.agents.create(
-                    Agent(
-                        username=username,
-                        display_name=name,
-                        queues=(queue.code,),
-                        languages=("en", "es") if rng.random() < 0.2 else ("en",),
-                        capacity=40,
-                    )
+            wanted.append(
+                Agent(
+                    username=f"{queue.code}-{n + 1}",
+                    display_name=name,
+                    queues=(queue.code,),
+                    skills=skills if n % 2 == 0 else (),
+                    languages=("en", "es") if rng.random() < 0.2 else ("en",),
+                    capacity=25 if rng.random() < 0.15 else 80,
+                    calendar="around-the-clock" if queue.code == "pw-water" else None,
                 )
             )
+    for department in crm.profile.departments:
+        name = f"{rng.choice(GIVEN_NAMES)} {rng.choice(FAMILY_NAMES)}"
+        wanted.append(
+            Agent(
+                username=f"{department.code}-supervisor",
+                display_name=name,
+                role="supervisor",
+                queues=tuple(q.code for q in crm.profile.queues if q.department == department.code),
+                languages=("en",),
+                in_rotation=False,
+            )
+        )
+    for agent in wanted:
+        existing = crm.agents.find_by_username(agent.username)
+        agents.append(existing if existing is not None else crm.agents.create(agent))
     return agents
 
 
@@ -56,10 +86,6 @@ def build_demo(crm: CRM, *, cases: int, seed: int, as_of: datetime) -> dict[str,
     gen = WorkloadGenerator(crm.profile, seed=seed, now=as_of)
     rng = random.Random(seed + 1)
     agents = _agents(crm, rng)
-    by_queue: dict[str | None, list[Agent]] = {}
-    for agent in agents:
-        for q in agent.queues:
-            by_queue.setdefault(q, []).append(agent)
 
     n_citizens = max(1, cases // 4)
     citizens: list[Citizen] = []
@@ -88,9 +114,12 @@ def build_demo(crm: CRM, *, cases: int, seed: int, as_of: datetime) -> dict[str,
                 )
                 bar.advance()
 
-    imported = crm.cases.bulk_import(case_stream())
+    # Every case is routed as it is imported, by the profile's rules, each decision
+    # explained in its history (assignment comes as cases are worked).
+    imported = crm.cases.bulk_import(case_stream(), route=True)
 
-    # Work about 40% of the cases through their lifecycle.
+    # Work about 40% of the cases through their lifecycle, each given to an agent by
+    # the assignment pipeline (a case nobody can take waits in its queue).
     plan = rng.sample(range(1, cases + 1), k=int(cases * 0.4))
     worked: Counter[str] = Counter()
     with Progress(len(plan), "working cases") as bar:
@@ -101,7 +130,7 @@ def build_demo(crm: CRM, *, cases: int, seed: int, as_of: datetime) -> dict[str,
                     if case is None or case.status is not CaseStatus.NEW:
                         bar.advance()
                         continue
-                    worked[_work(crm, case, by_queue, rng).value] += 1
+                    worked[_work(crm, case, rng)] += 1
                     bar.advance()
     return {
         "created": True,
@@ -112,17 +141,15 @@ def build_demo(crm: CRM, *, cases: int, seed: int, as_of: datetime) -> dict[str,
     }
 
 
-def _work(
-    crm: CRM, case: Case, by_queue: dict[str | None, list[Agent]], rng: random.Random
-) -> CaseStatus:
+def _work(crm: CRM, case: Case, rng: random.Random) -> str:
     """Move one case along its lifecycle to a random point."""
-    team = by_queue.get(case.queue)
-    if not team:
-        return case.status
-    case = crm.cases.assign(case, rng.choice(team))
+    outcome = crm.routing.assign(case)
+    if outcome.case.assignee is None:
+        return "waiting"
+    case = outcome.case
     roll = rng.random()
     if roll < 0.1:
-        return case.status
+        return case.status.value
     case = crm.cases.transition(case, CaseStatus.IN_PROGRESS)
     if case.requester is not None and rng.random() < 0.5:
         crm.interactions.log(
@@ -139,13 +166,14 @@ def _work(
         # Logging it updated the case (its first response, its SLA plan): load it again.
         case = crm.cases.get(case.id)
     if roll < 0.25:
-        return case.status
+        return case.status.value
     if roll < 0.35:
-        return crm.cases.transition(case, CaseStatus.PENDING, note="Waiting on the resident").status
+        note = "Waiting on the resident"
+        return crm.cases.transition(case, CaseStatus.PENDING, note=note).status.value
     case = crm.cases.transition(case, CaseStatus.RESOLVED, resolution_code="completed")
     if roll < 0.6:
-        return case.status
-    return crm.cases.transition(case, CaseStatus.CLOSED).status
+        return case.status.value
+    return crm.cases.transition(case, CaseStatus.CLOSED).status.value
 
 
 def demo_as_of(now: datetime) -> datetime:

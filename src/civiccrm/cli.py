@@ -159,6 +159,43 @@ def build_parser() -> argparse.ArgumentParser:
         "--create", action="store_true", help="create the new key file if it does not exist"
     )
     rotate.set_defaults(handler=_cmd_keys_rotate)
+
+    route_sub = _group(sub, common, "route", "routing and assignment")
+    explain = route_sub.add_parser(
+        "explain",
+        parents=[common],
+        help="show why a case went where it went",
+        description="Print every routing and assignment decision recorded for a case: "
+        "which rule matched and on what evidence, which rules were skipped and why, who "
+        "was eligible, why each other agent was not, and where the rotation stood.",
+    )
+    explain.add_argument("case", help="the case: its reference (SR-...) or its id")
+    explain.set_defaults(handler=_cmd_route_explain)
+    waiting = route_sub.add_parser(
+        "waiting",
+        parents=[common],
+        help="route and assign the cases waiting in queues",
+        description="Route every new, unassigned case again and give it to an agent where "
+        "one can take it (after agents joined a queue or closed cases, say). Each "
+        "decision is recorded with its explanation.",
+    )
+    waiting.add_argument("--queue", default=None, help="only this queue's cases")
+    waiting.set_defaults(handler=_cmd_route_waiting)
+
+    auto_sub = _group(sub, common, "automations", "the profile's built-in automations")
+    run = auto_sub.add_parser(
+        "run",
+        parents=[common],
+        help="auto-close resolved cases and remind owners of pending ones",
+        description="Close resolved cases past the profile's auto-close period and remind "
+        "the owners of cases pending too long. Safe to run again (nightly from cron).",
+    )
+    run.add_argument("--now", default=None, help="run as of this aware ISO 8601 time")
+    run.set_defaults(handler=_cmd_automations_run)
+
+    from civiccrm._cli_bulk import add_bulk_commands
+
+    add_bulk_commands(sub, common)
     return parser
 
 
@@ -221,6 +258,7 @@ def _cmd_profile_check(args: argparse.Namespace, out: TextIO) -> int:
         }
         _emit(args, data, str(exc), out)
         return EXIT_PROBLEM
+    warnings = list(profile.routing.warnings)
     data = {
         "ok": True,
         "path": str(path),
@@ -228,11 +266,16 @@ def _cmd_profile_check(args: argparse.Namespace, out: TextIO) -> int:
         "departments": len(profile.departments),
         "queues": len(profile.queues),
         "case_types": len(profile.case_types),
+        "routing_rules": len(profile.routing.rules.rules),
+        "warnings": warnings,
     }
     text = (
         f"{path}: ok: {profile.agency.name}, {_count(len(profile.departments), 'department')}, "
-        f"{_count(len(profile.queues), 'queue')}, {_count(len(profile.case_types), 'case type')}"
+        f"{_count(len(profile.queues), 'queue')}, {_count(len(profile.case_types), 'case type')}, "
+        f"{_count(len(profile.routing.rules.rules), 'routing rule')}"
     )
+    if warnings:
+        text += "\n" + "\n".join(f"warning: {w}" for w in warnings)
     _emit(args, data, text, out)
     return EXIT_OK
 
@@ -282,17 +325,76 @@ def _cmd_audit_verify(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK if report.ok else EXIT_PROBLEM
 
 
-def _cmd_sla_sweep(args: argparse.Namespace, out: TextIO) -> int:
+def _aware(text: str | None, field: str = "now") -> Any:
+    """An aware datetime from ISO 8601 text (None stays None)."""
     from datetime import datetime
 
-    now = None
-    if args.now is not None:
-        try:
-            now = datetime.fromisoformat(args.now)
-        except ValueError:
-            raise ValidationError.at("now", f"{args.now!r} is not an ISO 8601 time") from None
-        if now.tzinfo is None:
-            raise ValidationError.at("now", "give a time zone (2026-03-09T15:00:00Z)")
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValidationError.at(field, f"{text!r} is not an ISO 8601 time") from None
+    if value.tzinfo is None:
+        raise ValidationError.at(field, "give a time zone (2026-03-09T15:00:00Z)")
+    return value
+
+
+def find_case(crm: Any, ref: str) -> Any:
+    """A case by its reference (SR-...) or its id; ValidationError if there is none."""
+    import uuid
+
+    from civiccrm.errors import NotFoundError
+
+    try:
+        return crm.cases.get(uuid.UUID(ref))
+    except ValueError:
+        pass
+    except NotFoundError:
+        raise ValidationError.at("case", f"no case {ref}") from None
+    found = crm.cases.find_by_reference(ref)
+    if found is None:
+        raise ValidationError.at("case", f"no case with reference {ref!r}")
+    return found
+
+
+def _cmd_route_explain(args: argparse.Namespace, out: TextIO) -> int:
+    with _open(args, purpose="routing explanation") as crm:
+        case = find_case(crm, args.case)
+        text = crm.routing.explain(case)
+    data = {"case": str(case.id), "reference": case.reference, "explanation": text}
+    _emit(args, data, text, out)
+    return EXIT_OK
+
+
+def _cmd_route_waiting(args: argparse.Namespace, out: TextIO) -> int:
+    with _open(args) as crm:
+        ids = list(crm.routing.waiting(queue=args.queue))
+        report = crm.routing.route_many(ids, assign=True)
+    data = {"db": args.db, **attrs.asdict(report)}
+    text = (
+        f"{args.db}: {report.routed:,} waiting cases routed, {report.assigned:,} assigned, "
+        f"{report.waiting:,} still waiting (the reason is in each case's history)"
+    )
+    _emit(args, data, text, out)
+    return EXIT_OK
+
+
+def _cmd_automations_run(args: argparse.Namespace, out: TextIO) -> int:
+    now = _aware(args.now)
+    with _open(args) as crm:
+        report = crm.automations.run(now=now)
+    data = {"db": args.db, **attrs.asdict(report)}
+    text = (
+        f"{args.db}: {report.closed:,} resolved cases closed, "
+        f"{report.reminded:,} reminders about pending cases"
+    )
+    _emit(args, data, text, out)
+    return EXIT_OK
+
+
+def _cmd_sla_sweep(args: argparse.Namespace, out: TextIO) -> int:
+    now = _aware(args.now)
     started = time.perf_counter()
     with _open(args) as crm:
         report = crm.sla.sweep(now=now)

@@ -13,7 +13,7 @@ import json
 import os
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +24,7 @@ import pluggy
 
 from civiccrm._auditing import Auditor, check_session
 from civiccrm._auditing import event as audit_event
+from civiccrm._bulkwork import BulkWork
 from civiccrm._clock import Clock, SystemClock
 from civiccrm._keys import (
     INDEX_KEY,
@@ -45,6 +46,12 @@ from civiccrm._records import (
     case_summary,
     dump_doc,
     micros,
+)
+from civiccrm._work import (
+    AutomationService,
+    DuplicateCandidate,
+    RoutingService,
+    find_duplicates,
 )
 from civiccrm.adapters._base import Cursor, Filter, Order, Query, Record, Storage, UpsertResult
 from civiccrm.errors import (
@@ -117,6 +124,9 @@ _SLA_EVENTS: Final = frozenset(
         EventKind.INTERACTION_LOGGED,
     }
 )
+
+#: The purpose of each blind-indexed column's keyed hash.
+_BLIND_PURPOSE: Final = {"external_key": "external_id", "geo_cell": "geo_cell"}
 
 #: The built-in role of scripts and sweeps: everything in clear, every write.
 SYSTEM_ROLE: Final = "system"
@@ -358,6 +368,12 @@ class CRM:
         self.agents = AgentService(self)
         self.queues = QueueDirectory(profile)
         self.sla = SlaService(self)
+        #: Routing rules and assignment (see :class:`civiccrm._work.RoutingService`).
+        self.routing = RoutingService(self)
+        #: The profile's built-in automations.
+        self.automations = AutomationService(self)
+        #: Bulk case work for scripts (reassign, close, merge, move a case type).
+        self.bulk = BulkWork(self)
 
     # ----------------------------------------------------------------------------------
     # Sessions and transactions
@@ -488,7 +504,7 @@ class CRM:
         kind = self._kind(type(obj))
         if key is None:
             key = self._seal_key(obj)
-        return kind.to_record(obj, self.converter, key=key, blind=self._blind_external_id, **kw)
+        return kind.to_record(obj, self.converter, key=key, blind=self._blind_column, **kw)
 
     def _write(self, obj: M, *, key: DataKey | None = None) -> M:
         """Store ``obj`` (version 0: insert) and return it with its new version."""
@@ -630,6 +646,10 @@ class CRM:
 
     def _blind(self, purpose: str, value: str) -> str:
         return blind_index(self._index_key(), purpose, value)
+
+    def _blind_column(self, column: str, value: str) -> str:
+        """The blind index stored in a record's ``column`` for ``value``."""
+        return self._blind(_BLIND_PURPOSE[column], value)
 
     def _blind_external_id(self, value: str) -> str:
         """The blind index of a party's ``source:id`` (its import key column)."""
@@ -1018,6 +1038,29 @@ def _bulk(
     return UpsertResult(*totals)
 
 
+#: Statuses a case's accepted duplicates follow it to.
+_FOLLOWED: Final = frozenset({CaseStatus.RESOLVED, CaseStatus.CLOSED, CaseStatus.IN_PROGRESS})
+
+
+def _follow_path(status: CaseStatus, target: CaseStatus) -> list[CaseStatus]:
+    """
+    The moves that bring a follower in ``status`` to its parent's ``target`` status
+    (resolved, closed, or reopened); none if it is there already or cannot follow.
+    """
+    if status is target or status.is_final:
+        return []
+    if target is CaseStatus.RESOLVED and status.is_open:
+        return [CaseStatus.RESOLVED]
+    if target is CaseStatus.CLOSED:
+        if status.is_open:
+            return [CaseStatus.RESOLVED, CaseStatus.CLOSED]
+        if status is CaseStatus.RESOLVED:
+            return [CaseStatus.CLOSED]
+    if target is CaseStatus.IN_PROGRESS and status is CaseStatus.RESOLVED:
+        return [CaseStatus.IN_PROGRESS]
+    return []
+
+
 class CaseService:
     """Cases: ``crm.cases``."""
 
@@ -1096,6 +1139,16 @@ class CaseService:
         case_id = str(case.id if isinstance(case, Case) else case)
         query = Query("case_event", (Filter("case_id", "eq", case_id),), Order("at"))
         return list(self._crm._stream(CaseEvent, query))
+
+    def find_by_reference(self, reference: str) -> Case | None:
+        """The case with this human reference (``SR-2026-000123``), or None."""
+        query = Query("case", (Filter("reference", "eq", reference),), limit=1)
+        records = self._crm.storage.query(query).records
+        if not records:
+            return None
+        found: Case = self._crm._from_record(KINDS[Case], records[0])
+        self._crm._audit_read("case", [records[0].id])
+        return self._crm._shown(found)
 
     def find_by_external_id(self, source: str, external_id: str) -> Case | None:
         """The case imported with ``external_ids[source] == external_id`` as its first id."""
@@ -1180,11 +1233,48 @@ class CaseService:
             updated_at=now,
             external_ids=dict(external_ids or {}),
         )
+        fixed = frozenset(
+            name for name, given in (("queue", queue), ("priority", priority)) if given is not None
+        )
         with crm.transaction():
             opened = crm._make_event(case, EventKind.OPENED, to_status=CaseStatus.NEW)
-            case = crm._write(crm._sla_plan(case, [opened], fresh=True))
-            crm._write(opened, key=crm._case_key(case))
+            changes: list[tuple[EventKind, dict[str, Any]]] = []
+            duplicates = find_duplicates(crm, case)
+            if duplicates:
+                best = duplicates[0]
+                changes.append(
+                    (
+                        EventKind.DUPLICATE_PROPOSED,
+                        {
+                            "data": {
+                                "candidate": str(best.case_id),
+                                "distance_m": round(best.distance_m, 1),
+                                "hours_apart": round(best.hours_apart, 2),
+                                "candidates": len(duplicates),
+                            }
+                        },
+                    )
+                )
+            case, routing_changes, outcome = crm.routing.on_open(case, now, fixed=fixed)
+            changes.extend(routing_changes)
+            ack_changes, message = crm.automations.acknowledge(case, now)
+            changes.extend(ack_changes)
+            events = [opened, *(crm._make_event(case, kind, **f) for kind, f in changes)]
+            case = crm._write(crm._sla_plan(case, events, fresh=True))
+            key = crm._case_key(case)
+            for event in events:
+                crm._write(event, key=key)
+            if message is not None:
+                crm._write(message, key=key)
         crm._after_commit(lambda: crm.plugins.hook.civiccrm_case_opened(crm=crm, case=case))
+        if outcome is not None:
+            crm.routing._tell(attrs.evolve(outcome, case=case))
+        if duplicates:
+            crm._after_commit(
+                lambda: crm.plugins.hook.civiccrm_duplicate_proposed(
+                    crm=crm, case=case, candidates=duplicates
+                )
+            )
         return case
 
     def _change(
@@ -1242,24 +1332,202 @@ class CaseService:
             kind = EventKind.REOPENED if reopen else EventKind.STATUS_CHANGED
             return moved, [(kind, {"from_status": c.status, "to_status": to_status, "note": note})]
 
+        with self._crm.transaction():
+            updated = self._change(case, change)
+            if to_status in _FOLLOWED:
+                self._move_followers(updated)
+        return updated
+
+    def _move_followers(self, parent: Case) -> None:
+        """
+        Move the open duplicates of ``parent`` along with it (resolved, closed or
+        reopened), so that every requester of the same problem hears what became of
+        it: each follower gets its own event, and observers are told of each.
+        """
+        query = Query(
+            "case",
+            (Filter("duplicate_of", "eq", str(parent.id)),),
+            limit=None,
+            columns=("status",),
+        )
+        for record in list(self._crm.storage.stream(query)):
+            status = CaseStatus(str(record.columns["status"]))
+            steps = _follow_path(status, parent.status)
+            if steps:
+                follower = self.get(record.id)
+                for step in steps:
+                    follower = self._follow_step(follower, step, parent)
+
+    def followers(self, case: Case | uuid.UUID | str) -> list[Case]:
+        """The cases accepted as duplicates of this one (they follow its status)."""
+        case_id = str(case.id if isinstance(case, Case) else case)
+        query = Query("case", (Filter("duplicate_of", "eq", case_id),), limit=None)
+        return list(self._crm._stream(Case, query))
+
+    def requesters(self, case: Case | uuid.UUID | str) -> list[PartyRef]:
+        """
+        Everyone who asked about this case: its requester and the requesters of its
+        accepted duplicates, each once, in that order.
+        """
+        found = case if isinstance(case, Case) else self.get(case)
+        refs = [c.requester for c in (found, *self.followers(found)) if c.requester is not None]
+        return list(dict.fromkeys(refs))
+
+    def duplicates(self, case: Case | uuid.UUID | str) -> list[DuplicateCandidate]:
+        """
+        Open cases that may report the same problem as ``case``: the same case type
+        within the profile's ``[[duplicates]]`` radius and time window, nearest first
+        (empty for case types without a duplicate rule or cases without coordinates).
+        Found through a spatial grid index, not a scan.
+        """
+        found = case if isinstance(case, Case) else self.get(case)
+        return find_duplicates(self._crm, found)
+
+    def accept_duplicate(
+        self, case: Case | uuid.UUID | str, parent: Case | uuid.UUID | str
+    ) -> Case:
+        """
+        Accept that ``case`` reports the same problem as ``parent``: it is linked as
+        its duplicate and from then on follows it (resolved, closed and reopened with
+        it), so every requester hears what happens. If the parent is resolved or
+        closed already, the duplicate is brought to the same point now.
+
+        Raises:
+            ValidationError: the parent does not exist, is the case itself, is of
+                another case type, or is itself a duplicate of another case.
+        """
+        crm = self._crm
+        crm._may("case")
+        parent_id = parent.id if isinstance(parent, Case) else uuid.UUID(str(parent))
+        target = self.get(parent_id) if not isinstance(parent, Case) else parent
+        with crm.transaction():
+            current = case if isinstance(case, Case) else self.get(case)
+            if current.id == target.id:
+                raise ValidationError.at("duplicate_of", "a case cannot duplicate itself")
+            if target.case_type != current.case_type:
+                raise ValidationError.at(
+                    "duplicate_of",
+                    f"case {target.reference or target.id} is of case type "
+                    f"{target.case_type!r}, not {current.case_type!r}",
+                )
+            if target.duplicate_of is not None:
+                raise ValidationError.at(
+                    "duplicate_of",
+                    f"case {target.reference or target.id} is itself a duplicate of "
+                    f"{target.duplicate_of}: accept this one as a duplicate of that case",
+                )
+
+            def change(
+                c: Case, now: datetime
+            ) -> tuple[Case, list[tuple[EventKind, dict[str, Any]]]]:
+                data: dict[str, EventValue] = {"duplicate_of": str(target.id), "accepted": True}
+                return attrs.evolve(c, duplicate_of=target.id), [(EventKind.LINKED, {"data": data})]
+
+            linked = self._change(current, change)
+            for step in _follow_path(linked.status, target.status):
+                linked = self._follow_step(linked, step, target)
+        return linked
+
+    def _follow_step(self, case: Case, step: CaseStatus, parent: Case) -> Case:
+        def change(c: Case, now: datetime) -> tuple[Case, list[tuple[EventKind, dict[str, Any]]]]:
+            moved = c.transition(step, at=now)
+            if step is CaseStatus.RESOLVED and parent.resolution_code is not None:
+                moved = attrs.evolve(moved, resolution_code=parent.resolution_code)
+            reopen = c.status is CaseStatus.RESOLVED and step is CaseStatus.IN_PROGRESS
+            kind = EventKind.REOPENED if reopen else EventKind.STATUS_CHANGED
+            data: dict[str, EventValue] = {"follows": str(parent.id)}
+            return moved, [(kind, {"from_status": c.status, "to_status": step, "data": data})]
+
         return self._change(case, change)
+
+    def retype(
+        self,
+        case: Case | uuid.UUID | str,
+        case_type: str,
+        *,
+        attributes: dict[str, object] | None = None,
+        reroute: bool | None = None,
+    ) -> Case:
+        """
+        Move a case to another case type (a caller said "pothole" and it is a sinkhole):
+        its attributes are checked against the new type (``attributes`` replaces them;
+        by default the ones the new type knows are kept), its SLA plan starts again if
+        its policy says so, and it is routed again if the profile's
+        ``reroute_on_type_change`` (or ``reroute``) says so.
+
+        Raises:
+            ValidationError: an unknown or inactive case type, or attributes the new
+                type refuses.
+        """
+        crm = self._crm
+        crm._may("case")
+        try:
+            ctype = crm.profile.case_type(case_type)
+        except NotFoundError:
+            raise ValidationError.at(
+                "case_type", f"no case type {case_type!r} in the profile"
+            ) from None
+        if not ctype.active:
+            raise ValidationError.at("case_type", f"case type {case_type!r} is not active")
+        again = crm.profile.routing.reroute_on_type_change if reroute is None else reroute
+
+        def change(c: Case, now: datetime) -> tuple[Case, list[tuple[EventKind, dict[str, Any]]]]:
+            if c.case_type == ctype.code:
+                raise ValidationError.at("case_type", f"the case is of type {case_type!r} already")
+            if attributes is not None:
+                values = ctype.validate_attributes(attributes)
+            else:
+                known = {a.code for a in ctype.attributes}
+                values = ctype.validate_attributes(
+                    {k: v for k, v in c.attributes.items() if k in known}
+                )
+            moved = attrs.evolve(c, case_type=ctype.code, attributes=values)
+            data: dict[str, EventValue] = {
+                "fields": "case_type,attributes",
+                "from": c.case_type,
+                "to": ctype.code,
+            }
+            changes: list[tuple[EventKind, dict[str, Any]]] = [(EventKind.UPDATED, {"data": data})]
+            if again and c.is_open:
+                if moved.queue == crm.profile.case_type(c.case_type).queue:
+                    moved = attrs.evolve(moved, queue=ctype.queue)
+                moved, routed, outcome = crm.routing.on_retype(moved, now)
+                changes.extend(routed)
+                outcomes.append(outcome)
+            return moved, changes
+
+        outcomes: list[Any] = []
+        updated = self._change(case, change)
+        for outcome in outcomes:
+            crm.routing._tell(attrs.evolve(outcome, case=updated))
+        return updated
 
     def reopen(self, case: Case | uuid.UUID | str, *, note: str | None = None) -> Case:
         """Reopen a resolved case (back to in_progress)."""
         self._crm._may("transition")
         return self.transition(case, CaseStatus.IN_PROGRESS, note=note)
 
-    def assign(self, case: Case | uuid.UUID | str, agent: Agent | uuid.UUID | None) -> Case:
+    def assign(
+        self,
+        case: Case | uuid.UUID | str,
+        agent: Agent | uuid.UUID | None,
+        *,
+        over_capacity: bool = False,
+        data: Mapping[str, EventValue] | None = None,
+    ) -> Case:
         """
         Give a case to an agent (a new case becomes assigned), or take it back with
-        None (an assigned case returns to new).
+        None (an assigned case returns to new). An agent at their capacity (open
+        cases) is refused unless ``over_capacity`` (a supervisor's override, recorded
+        in the event). To let civiccrm choose the agent, use ``crm.routing.assign``.
 
         Raises:
-            ValidationError: the agent does not exist or is not active.
+            ValidationError: the agent does not exist, is not active, or is at capacity.
         """
         self._crm._may("assign")
         crm = self._crm
         agent_id = agent.id if isinstance(agent, Agent) else agent
+        found: Agent | None = None
         if agent_id is not None:
             try:
                 found = crm._load(Agent, agent_id)
@@ -1269,6 +1537,26 @@ class CaseService:
                 raise ValidationError.at("assignee", f"agent {found.username!r} is not active")
 
         def change(c: Case, now: datetime) -> tuple[Case, list[tuple[EventKind, dict[str, Any]]]]:
+            overridden = False
+            if found is not None and found.capacity is not None and c.assignee != found.id:
+                load = sum(
+                    crm.storage.count(
+                        "case",
+                        (
+                            Filter("status", "in", OPEN_STATUSES),
+                            Filter("assignee", "eq", str(found.id)),
+                        ),
+                    ).values()
+                )
+                if load >= found.capacity:
+                    if not over_capacity:
+                        raise ValidationError.at(
+                            "assignee",
+                            f"agent {found.username!r} is at capacity ({load} of "
+                            f"{found.capacity} open cases); pass over_capacity=True to "
+                            "assign anyway",
+                        )
+                    overridden = True
             moved = c
             if agent_id is not None and c.status is CaseStatus.NEW:
                 moved = c.transition(CaseStatus.ASSIGNED, at=now)
@@ -1276,11 +1564,15 @@ class CaseService:
                 moved = c.transition(CaseStatus.NEW, at=now)
             moved = attrs.evolve(moved, assignee=agent_id)
             kind = EventKind.ASSIGNED if agent_id else EventKind.UNASSIGNED
-            data: dict[str, EventValue] = {"assignee": str(agent_id) if agent_id else None}
+            facts: dict[str, EventValue] = {"assignee": str(agent_id) if agent_id else None}
             if c.assignee is not None:
-                data["previous_assignee"] = str(c.assignee)
+                facts["previous_assignee"] = str(c.assignee)
+            if overridden:
+                facts["over_capacity"] = True
+            if data:
+                facts.update(data)
             return moved, [
-                (kind, {"from_status": c.status, "to_status": moved.status, "data": data})
+                (kind, {"from_status": c.status, "to_status": moved.status, "data": facts})
             ]
 
         return self._change(case, change)
@@ -1402,7 +1694,9 @@ class CaseService:
                 )
             return self._change(stored, change)
 
-    def bulk_import(self, cases: Iterable[Case], *, batch_size: int = 10_000) -> UpsertResult:
+    def bulk_import(
+        self, cases: Iterable[Case], *, batch_size: int = 10_000, route: bool = False
+    ) -> UpsertResult:
         """
         Insert or update cases by their first external id, in atomic batches of
         ``batch_size`` (a commit per batch: larger batches import faster, smaller ones
@@ -1412,6 +1706,12 @@ class CaseService:
         migration is not a flood of new requests). Imported open cases keep the due
         times they come with; those whose case type has an SLA policy are due for a
         look by the next escalation sweep, which plans them.
+
+        With ``route``, each open case without an assignee is routed by the profile's
+        rules as of when it was opened (so importing it again decides the same): its
+        queue, priority, tags and required skills set, and the decision with its
+        explanation recorded in its history. Nobody is assigned (``crm.routing.assign``
+        or ``civiccrm route waiting`` do that).
 
         Raises:
             ValidationError: a case has no external id (nothing of its batch is stored).
@@ -1429,6 +1729,8 @@ class CaseService:
         }
         cases_batch: list[Record] = []
         events_batch: list[Record] = []
+        routed_events: list[tuple[CaseEvent, str]] = []
+        event_kind = KINDS[CaseEvent]
 
         def flush() -> None:
             # Every key the batch needs, made and stored together before the batch.
@@ -1436,10 +1738,20 @@ class CaseService:
                 party_key_id(c.requester.id) if c.requester is not None else case_key_id(cid)
                 for c, cid, _ in pending
             )
+            for event, key_id in routed_events:
+                events_batch.append(event_kind.to_record(event, crm.converter, key=keys[key_id]))
+            routed_events.clear()
             for c, cid, times in pending:
                 key_id = party_key_id(c.requester.id) if c.requester else case_key_id(cid)
                 cases_batch.append(
-                    kind.to_record(c, crm.converter, key=keys[key_id], record_id=cid, times=times)
+                    kind.to_record(
+                        c,
+                        crm.converter,
+                        key=keys[key_id],
+                        blind=crm._blind_column,
+                        record_id=cid,
+                        times=times,
+                    )
                 )
             ids = [r.id for r in cases_batch]
             pending.clear()
@@ -1468,6 +1780,21 @@ class CaseService:
                 # Not planned here (a clock per case would slow a migration down): the
                 # next sweep looks at it at once, replays its clock and plans it.
                 times["sla_check_at"] = opened
+            if route and case.status is CaseStatus.NEW and case.assignee is None:
+                case, changes = crm.routing.on_import(case, opened)
+                key_id = party_key_id(case.requester.id) if case.requester else case_key_id(case_id)
+                for kind_of, fields in changes:
+                    import_key = f"{kind_of.value}:{key}"
+                    data = {**fields.get("data", {}), "import_key": import_key}
+                    event = CaseEvent(
+                        id=_import_id(import_key, opened),
+                        case_id=case_id,
+                        kind=kind_of,
+                        at=opened,
+                        note=fields.get("note"),
+                        data=data,
+                    )
+                    routed_events.append((event, key_id))
             pending.append((case, case_id, times))
             events_batch.append(_import_event_record(case_id, key, opened))
             if len(pending) >= batch_size:

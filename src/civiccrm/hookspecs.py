@@ -30,9 +30,12 @@ import pluggy
 
 if TYPE_CHECKING:
     from civiccrm._keys import KeyProvider
+    from civiccrm._work import DuplicateCandidate
     from civiccrm.adapters._base import Storage
     from civiccrm.crm import CRM
     from civiccrm.models import Case, CaseEvent, Interaction
+    from civiccrm.routing.assign import AssignmentDecision
+    from civiccrm.routing.rules import RoutingDecision
 
 __all__ = ["hookimpl", "hookspec"]
 
@@ -217,4 +220,45 @@ def civiccrm_sla_escalated(
     .. versionadded:: 0.1.0
 
     Who implements this: notification channels (e-mail the supervisor), paging.
+    """
+
+
+@hookspec
+def civiccrm_case_routed(
+    crm: CRM,
+    case: Case,
+    decision: RoutingDecision | None,
+    assignment: AssignmentDecision | None,
+) -> None:
+    """
+    A case was routed (its rules applied) and/or run through assignment, as it was
+    opened, when its case type changed, or when asked (``crm.routing.route``). Both
+    decisions explain themselves: ``decision.explain()``, ``assignment.explain()``.
+
+    :param crm: the CRM session that routed it.
+    :param case: the case as stored after routing.
+    :param decision: the rules' decision (None when only assignment ran).
+    :param assignment: the assignment decision (None when assignment did not run);
+        ``assignment.agent_id`` is None when nobody could take the case.
+
+    .. versionadded:: 0.1.0
+
+    Who implements this: dashboards, workload monitors, notifications to agents.
+    """
+
+
+@hookspec
+def civiccrm_duplicate_proposed(crm: CRM, case: Case, candidates: list[DuplicateCandidate]) -> None:
+    """
+    A new place-based case looks like a report of something already open: an open
+    case of the same type nearby and recent (nearest first). Staff accept a candidate
+    with ``crm.cases.accept_duplicate(case, parent)``.
+
+    :param crm: the CRM session that opened it.
+    :param case: the new case.
+    :param candidates: the open cases it may duplicate, nearest first.
+
+    .. versionadded:: 0.1.0
+
+    Who implements this: intake screens that ask the caller "is this the same one?".
     """

@@ -37,6 +37,14 @@ from civiccrm.models import (
 from civiccrm.models._common import _kind, language_tag, non_blank, slug
 from civiccrm.models._convert import problems_of
 from civiccrm.routing.calendar import BusinessCalendar, Interval
+from civiccrm.routing.settings import (
+    Automations,
+    DuplicateRule,
+    RoutingSettings,
+    parse_automations,
+    parse_duplicates,
+    parse_routing,
+)
 from civiccrm.routing.sla import (
     EscalationStep,
     SlaOverride,
@@ -388,6 +396,12 @@ class Profile:
         converter=_policy_index,
         hash=False,
     )
+    #: Routing rules, assignment and districts (see :mod:`civiccrm.routing.settings`).
+    routing: RoutingSettings = attrs.field(factory=RoutingSettings, eq=False)
+    #: The built-in automations the agency switched on.
+    automations: Automations = attrs.field(factory=Automations)
+    #: Duplicate detection for place-based reports.
+    duplicates: tuple[DuplicateRule, ...] = ()
     _departments: Mapping[str, Department] = attrs.field(init=False, repr=False, eq=False)
     _queues: Mapping[str, Queue] = attrs.field(init=False, repr=False, eq=False)
     _case_types: Mapping[str, CaseType] = attrs.field(init=False, repr=False, eq=False)
@@ -399,6 +413,13 @@ class Profile:
         problems = _reference_problems(self)
         if problems:
             raise ValidationError(problems, record_type="Profile")
+
+    def duplicate_rule(self, case_type: str) -> DuplicateRule | None:
+        """The duplicate-detection rule of a case type, if it has one."""
+        for rule in self.duplicates:
+            if case_type in rule.case_types:
+                return rule
+        return None
 
     def department(self, code: str) -> Department:
         """The department with this code. Raises NotFoundError."""
@@ -485,6 +506,9 @@ _SECTIONS: Final = (
     "roles",
     "calendars",
     "sla_policies",
+    "routing",
+    "automations",
+    "duplicates",
 )
 
 
@@ -1544,7 +1568,23 @@ def parse_profile(data: str | Mapping[str, Any], *, source: str | None = None) -
                         f"no queue {step.queue!r}",
                     )
                 )
-    if problems or agency is None:
+    routing, found = parse_routing(
+        data.get("routing"),
+        source=source,
+        case_types={ct.code: ct.department for _, ct in case_types},
+        departments=department_codes,
+        queues=queue_codes,
+        calendars=calendars,
+        attributes={a.code for _, ct in case_types for a in ct.attributes},
+    )
+    problems.extend(found)
+    automations, found = parse_automations(data.get("automations"), calendars=set(calendars))
+    problems.extend(found)
+    duplicates, found = parse_duplicates(
+        data.get("duplicates"), case_types={ct.code for _, ct in case_types}
+    )
+    problems.extend(found)
+    if problems or agency is None or routing is None or automations is None or duplicates is None:
         raise PolicyError(problems, source=source)
     return Profile(
         agency=agency,
@@ -1555,6 +1595,9 @@ def parse_profile(data: str | Mapping[str, Any], *, source: str | None = None) -
         calendars=calendars,
         calendar_names=calendar_names,
         sla_policies=policies,
+        routing=routing,
+        automations=automations,
+        duplicates=duplicates,
     )
 
 
