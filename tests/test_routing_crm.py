@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import attrs
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import civiccrm
 from civiccrm import hookimpl
 from civiccrm._clock import FixedClock
+from civiccrm._records import OPEN_STATUSES
 from civiccrm.adapters import Filter, Query
 from civiccrm.crm import CRM, Actor
 from civiccrm.errors import AccessDeniedError, ValidationError
@@ -488,3 +492,94 @@ then.priority = "high"
 """
     profile = parse_profile(text)
     assert any("wires-again" in w and "exposed-wires" in w for w in profile.routing.warnings)
+
+
+# --- capacity through the facade --------------------------------------------------------
+
+_AGENT_SPECS = st.lists(
+    st.tuples(
+        st.sampled_from(["as-field", "as-shelter"]),
+        st.none() | st.integers(0, 3),
+        st.booleans(),
+    ),
+    min_size=1,
+    max_size=4,
+)
+_STEPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("open"), st.sampled_from(["035", "036"])),
+        st.tuples(st.just("close"), st.integers(0, 50)),
+    ),
+    max_size=25,
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(specs=_AGENT_SPECS, steps=_STEPS)
+def test_no_agent_ever_exceeds_capacity_through_the_facade(
+    specs: list[tuple[str, int | None, bool]], steps: list[tuple[str, Any]]
+) -> None:
+    """
+    Whatever the agents and the order cases arrive and close in: no agent holds more
+    open cases than their capacity, and a case is left waiting only when no agent of
+    its queue in the rotation had room at that moment.
+    """
+    pet = {"species": "dog", "last_seen": "2026-03-09T10:00:00-05:00", "pet_description": "Rex"}
+    with civiccrm.open("memory://", profile=SPRINGFIELD, clock=FixedClock(T0)) as crm:
+        agents = [
+            crm.agents.create(
+                Agent(
+                    username=f"a{i}",
+                    display_name=f"A {i}",
+                    queues=(queue,),
+                    capacity=capacity,
+                    in_rotation=rotation,
+                )
+            )
+            for i, (queue, capacity, rotation) in enumerate(specs)
+        ]
+        opened: list[Case] = []
+        for step, value in steps:
+            if step == "open":
+                before = _loads(crm)
+                case = crm.cases.open(value, attributes=pet if value == "036" else None)
+                opened.append(case)
+                room = [
+                    a
+                    for a in agents
+                    if case.queue in a.queues
+                    and a.in_rotation
+                    and (a.capacity is None or before.get(a.id, 0) < a.capacity)
+                ]
+                assert (case.assignee is not None) == bool(room)
+            elif opened:
+                target = opened[value % len(opened)]
+                if crm.cases.get(target.id).is_open:
+                    crm.cases.transition(target.id, CaseStatus.CANCELLED)
+            loads = _loads(crm)
+            for a in agents:
+                if a.capacity is not None:
+                    assert loads.get(a.id, 0) <= a.capacity
+
+
+def _loads(crm: CRM) -> dict[uuid.UUID, int]:
+    counts = crm.storage.count(
+        "case", (Filter("status", "in", OPEN_STATUSES),), group_by="assignee"
+    )
+    return {uuid.UUID(str(k)): v for k, v in counts.items() if k is not None}
+
+
+def test_concurrent_openings_never_overfill_an_agent(tmp_path: Path) -> None:
+    """Threads opening cases at once on one SQLite file: capacity still holds."""
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    with civiccrm.open(url, profile=SPRINGFIELD, clock=FixedClock(T0)) as crm:
+        for name in ("ana", "bob"):
+            _agent(crm, name, "as-field", capacity=5)
+
+        def work(_: int) -> list[uuid.UUID | None]:
+            return [crm.cases.open("035").assignee for _ in range(8)]
+
+        with ThreadPoolExecutor(4) as pool:
+            got = [a for batch in pool.map(work, range(4)) for a in batch]
+        assert sum(a is not None for a in got) == 10
+        assert sorted(_loads(crm).values()) == [5, 5]
