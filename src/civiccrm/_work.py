@@ -9,9 +9,10 @@ observers after the commit.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
@@ -154,18 +155,7 @@ class RoutingService:
     def facts(self, case: Case, *, at: datetime | None = None) -> RoutingFacts:
         """What the rules see of ``case``: read as the system, never audited as a view."""
         crm = self._crm
-        language: str | None = None
-        vulnerable = False
-        needs: tuple[str, ...] = ()
-        if case.requester is not None:
-            cls: type[Any] = Citizen if case.requester.type is PartyType.CITIZEN else Organization
-            record = crm.storage.get(KINDS[cls].name, str(case.requester.id))
-            if record is not None and not record.doc.startswith('{"_erased"'):
-                party = crm._from_record(KINDS[cls], record)
-                language = party.preferred_language
-                if isinstance(party, Citizen):
-                    vulnerable = party.vulnerable
-                    needs = party.accessibility_needs
+        language, vulnerable, needs = self._requester(case)
         districts: frozenset[str] = frozenset()
         loc = case.location
         if loc is not None and loc.latitude is not None and loc.longitude is not None:
@@ -264,7 +254,7 @@ class RoutingService:
 
         def flush(bar: Progress) -> None:
             nonlocal routed, assigned, waiting
-            with crm.transaction():
+            with crm.transaction(), self._bulk_run():
                 self._pool_cache = self._agent_cache.get(crm)
                 try:
                     for cid in chunk:
@@ -318,6 +308,45 @@ class RoutingService:
         return "\n\n".join(parts)
 
     # --- internals -----------------------------------------------------------------
+
+    #: Requester facts by party id, kept only while a bulk run lasts (None otherwise).
+    _requester_cache: dict[uuid.UUID, tuple[str | None, bool, tuple[str, ...]]] | None = None
+
+    def _requester(self, case: Case) -> tuple[str | None, bool, tuple[str, ...]]:
+        """The requester's preferred language, vulnerability and accessibility needs."""
+        ref = case.requester
+        if ref is None:
+            return None, False, ()
+        cache = self._requester_cache
+        if cache is not None and ref.id in cache:
+            return cache[ref.id]
+        crm = self._crm
+        facts: tuple[str | None, bool, tuple[str, ...]] = (None, False, ())
+        cls: type[Any] = Citizen if ref.type is PartyType.CITIZEN else Organization
+        record = crm.storage.get(KINDS[cls].name, str(ref.id))
+        if record is not None and not record.doc.startswith('{"_erased"'):
+            party = crm._from_record(KINDS[cls], record)
+            if isinstance(party, Citizen):
+                facts = (party.preferred_language, party.vulnerable, party.accessibility_needs)
+            else:
+                facts = (party.preferred_language, False, ())
+        if cache is not None:
+            if len(cache) >= 10_000:
+                cache.clear()
+            cache[ref.id] = facts
+        return facts
+
+    @contextlib.contextmanager
+    def _bulk_run(self) -> Iterator[None]:
+        """Remember requester facts while a bulk run (an import, a batch) lasts."""
+        outer = self._requester_cache is not None
+        if not outer:
+            self._requester_cache = {}
+        try:
+            yield
+        finally:
+            if not outer:
+                self._requester_cache = None
 
     _pool_cache: list[Agent] | None = None
 
@@ -522,15 +551,7 @@ class RoutingService:
         return None if record is None else self._crm._from_record(KINDS[Rotation], record)
 
     def _language(self, case: Case) -> str | None:
-        if case.requester is None:
-            return None
-        cls: type[Any] = Citizen if case.requester.type is PartyType.CITIZEN else Organization
-        record = self._crm.storage.get(KINDS[cls].name, str(case.requester.id))
-        if record is None or record.doc.startswith('{"_erased"'):
-            return None
-        party = self._crm._from_record(KINDS[cls], record)
-        language: str | None = party.preferred_language
-        return language
+        return self._requester(case)[0]
 
     def _tell(self, outcome: RouteOutcome) -> None:
         crm = self._crm
