@@ -954,17 +954,10 @@ def _closing(
 
 def _linking(key: str, parent: Case) -> Callable[[Case, datetime], tuple[Case, list[_Change]]]:
     """Link a case as an accepted duplicate of ``parent`` and bring it to its status."""
-    from civiccrm.crm import _follow_path
+    from civiccrm.crm import _follow_path, check_duplicate
 
     def change(c: Case, now: datetime) -> tuple[Case, list[_Change]]:
-        if c.id == parent.id:
-            raise ValidationError.at("duplicate_of", "a case cannot duplicate itself")
-        if c.case_type != parent.case_type:
-            raise ValidationError.at(
-                "duplicate_of",
-                f"case {parent.reference or parent.id} is of case type "
-                f"{parent.case_type!r}, not {c.case_type!r}",
-            )
+        check_duplicate(c, parent)
         data: dict[str, EventValue] = {
             "duplicate_of": str(parent.id),
             "accepted": True,

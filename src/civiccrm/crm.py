@@ -68,6 +68,7 @@ from civiccrm.models import (
     CaseEvent,
     CaseStatus,
     CaseSummary,
+    CaseType,
     Channel,
     Citizen,
     ContactKind,
@@ -1048,6 +1049,18 @@ def _bulk(
     return UpsertResult(*totals)
 
 
+def check_duplicate(case: Case, parent: Case) -> None:
+    """Raise ValidationError unless ``case`` may be accepted as a duplicate of ``parent``."""
+    if case.id == parent.id:
+        raise ValidationError.at("duplicate_of", "a case cannot duplicate itself")
+    if parent.case_type != case.case_type:
+        raise ValidationError.at(
+            "duplicate_of",
+            f"case {parent.reference or parent.id} is of case type "
+            f"{parent.case_type!r}, not {case.case_type!r}",
+        )
+
+
 #: Statuses a case's accepted duplicates follow it to.
 _FOLLOWED: Final = frozenset({CaseStatus.RESOLVED, CaseStatus.CLOSED, CaseStatus.IN_PROGRESS})
 
@@ -1171,6 +1184,13 @@ class CaseService:
 
     # --- writes --------------------------------------------------------------------
 
+    def _case_type(self, code: str) -> CaseType:
+        """The profile's case type ``code``; ValidationError naming it if there is none."""
+        try:
+            return self._crm.profile.case_type(code)
+        except NotFoundError:
+            raise ValidationError.at("case_type", f"no case type {code!r} in the profile") from None
+
     def open(
         self,
         case_type: str,
@@ -1200,12 +1220,7 @@ class CaseService:
         self._crm._may("case")
         crm = self._crm
         problems = []
-        try:
-            ctype = crm.profile.case_type(case_type)
-        except NotFoundError:
-            raise ValidationError.at(
-                "case_type", f"no case type {case_type!r} in the profile"
-            ) from None
+        ctype = self._case_type(case_type)
         if not ctype.active:
             problems.append(
                 ValidationError.at("case_type", f"case type {case_type!r} is not active")
@@ -1412,14 +1427,7 @@ class CaseService:
         target = self.get(parent_id) if not isinstance(parent, Case) else parent
         with crm.transaction():
             current = case if isinstance(case, Case) else self.get(case)
-            if current.id == target.id:
-                raise ValidationError.at("duplicate_of", "a case cannot duplicate itself")
-            if target.case_type != current.case_type:
-                raise ValidationError.at(
-                    "duplicate_of",
-                    f"case {target.reference or target.id} is of case type "
-                    f"{target.case_type!r}, not {current.case_type!r}",
-                )
+            check_duplicate(current, target)
             if target.duplicate_of is not None:
                 raise ValidationError.at(
                     "duplicate_of",
@@ -1471,12 +1479,7 @@ class CaseService:
         """
         crm = self._crm
         crm._may("case")
-        try:
-            ctype = crm.profile.case_type(case_type)
-        except NotFoundError:
-            raise ValidationError.at(
-                "case_type", f"no case type {case_type!r} in the profile"
-            ) from None
+        ctype = self._case_type(case_type)
         if not ctype.active:
             raise ValidationError.at("case_type", f"case type {case_type!r} is not active")
         again = crm.profile.routing.reroute_on_type_change if reroute is None else reroute
