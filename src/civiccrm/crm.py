@@ -47,6 +47,7 @@ from civiccrm._records import (
     dump_doc,
     micros,
 )
+from civiccrm._redaction import RedactionService
 from civiccrm._work import (
     AutomationService,
     DuplicateCandidate,
@@ -381,6 +382,8 @@ class CRM:
         self.automations = AutomationService(self)
         #: Bulk case work for scripts (reassign, close, merge, move a case type).
         self.bulk = BulkWork(self)
+        #: Redaction of personal data in free text.
+        self.redaction = RedactionService(self)
 
     # ----------------------------------------------------------------------------------
     # Sessions and transactions
@@ -585,7 +588,10 @@ class CRM:
         """``obj`` as the actor's role sees it."""
         if self.role is None or not _PERSONAL[type(obj)]:
             return obj
-        return view(obj, self.role)
+        redact = None
+        if Visibility.REDACTED in visible_fields(self.role, type(obj)).values():
+            redact = self.redaction.for_view(obj)
+        return view(obj, self.role, redact=redact)
 
     def _keep_unseen(self, obj: M) -> M:
         """

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from civiccrm.adapters._base import Storage
     from civiccrm.crm import CRM
     from civiccrm.models import Case, CaseEvent, Interaction
+    from civiccrm.privacy.detect import Detector
     from civiccrm.routing.assign import AssignmentDecision
     from civiccrm.routing.rules import RoutingDecision
 
@@ -261,4 +262,21 @@ def civiccrm_duplicate_proposed(crm: CRM, case: Case, candidates: list[Duplicate
     .. versionadded:: 0.1.0
 
     Who implements this: intake screens that ask the caller "is this the same one?".
+    """
+
+
+@hookspec
+def civiccrm_pii_detectors(region: str) -> list[Detector] | None:
+    """
+    Detectors of an agency's own identifiers in free text (a benefits client number
+    with its check digit, a local permit number format), run with civiccrm's own by
+    every redaction and every redacted role view.
+
+    :param region: the agency's default region (ISO 3166 alpha-2, such as ``US``).
+    :return: detectors following :class:`civiccrm.privacy.detect.Detector`: a unique
+        ``name`` and a pure ``detect(text, known=None)`` that never raises.
+
+    .. versionadded:: 0.1.0
+
+    Who implements this: agencies and vendors with identifiers of their own.
     """

@@ -299,7 +299,7 @@ def visible_fields(role: Role, cls: type) -> dict[str, Visibility]:
 _CONVERTER: Final = make_converter()
 
 
-def view(obj: T, role: Role) -> T:
+def view(obj: T, role: Role, *, redact: Callable[[str], str] | None = None) -> T:
     """
     Return ``obj`` (a citizen, organization, case, interaction or case event) as
     ``role`` sees it: each top-level personal data field clear, masked (by the rules in
@@ -337,7 +337,40 @@ def view(obj: T, role: Role) -> T:
             doc[name] = _empty(cls, name)
         elif seen is Visibility.MASKED:
             doc[name] = _mask_field(cls, personal[name], doc)
+        elif seen is Visibility.REDACTED:
+            doc[name] = _redact_field(cls, personal[name], doc, redact or default_redact)
     return trusted_structurer(cls)(doc)
+
+
+def default_redact(text: str) -> str:
+    """
+    ``text`` with the personal data civiccrm's built-in detectors find in it replaced
+    by its type, numbered per document (``<PERSON 1>``, ``<PHONE 1>``): the ``public``
+    redaction policy. The detectors are built on first use.
+
+    .. versionadded:: 0.1.0
+    """
+    return _public_redactor()(text)
+
+
+@functools.cache
+def _public_redactor() -> Callable[[str], str]:
+    from civiccrm.privacy.detect import Analyzer, default_detectors
+    from civiccrm.privacy.redact import BUILTIN_POLICIES, Redactor
+
+    return Redactor(Analyzer(default_detectors()), BUILTIN_POLICIES["public"])
+
+
+def _redact_field(
+    cls: type, field: PersonalDataField, doc: Mapping[str, Any], redact: Callable[[str], str]
+) -> Any:
+    """Free text redacted (in a dict: each text value); anything else masked."""
+    value = doc[field.name]
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
+        return {k: redact(v) for k, v in value.items()}
+    return _mask_field(cls, field, doc)
 
 
 def _empty(cls: type, name: str) -> Any:

@@ -137,6 +137,9 @@ class Visibility(enum.StrEnum):
     MASKED = "masked"
     #: Nothing: the field holds its empty value (None, an empty list, False).
     HIDDEN = "hidden"
+    #: Free text with the personal data in it replaced by its type (``<PERSON 1>``,
+    #: ``<PHONE>``), found by :mod:`civiccrm.privacy.detect`; other values masked.
+    REDACTED = "redacted"
 
 
 #: The models whose personal data fields a role names, by the name used in a role's
