@@ -82,3 +82,20 @@ def test_routing_example(tmp_path: Path) -> None:
     assert "dry run: 1 open case(s) of eve would move to ray" in out
     assert "moved 1; run again: already done = True" in out
     assert "automations: 2 resolved case(s) closed" in out
+
+
+def test_redaction_example() -> None:
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "redaction.py")],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    out = done.stdout
+    for value in ("Okafor", "Maria Lopez", "555-0187", "bob.okafor@", "123-45-6789", "1187 Walnut"):
+        assert value not in out, value
+    assert "It's <PERSON 1>, <US_ADDRESS>. My neighbour <PERSON 2>" in out
+    assert "SR-2026-004512" in out  # a case reference is not personal data
+    assert "(***) ***-0187" in out
+    assert "log file: callback failed for <PHONE>" in out
