@@ -303,8 +303,16 @@ STATES: Final[Mapping[str, str]] = {
 
 
 def _alternation(words: set[str]) -> str:
-    # Longest first, so that "Streets" is tried before "Street" before "St".
-    return "|".join(re.escape(w) for w in sorted(words, key=lambda w: (-len(w), w)))
+    # Longest first, so that "Streets" is tried before "Street" before "St"; grouped by
+    # the first letter ("S(?:treets|treet|t)"), which the regex engine tries much faster
+    # than a flat list and which matches the same.
+    groups: dict[str, list[str]] = {}
+    for word in sorted(words, key=lambda w: (-len(w), w)):
+        groups.setdefault(word[0], []).append(word[1:])
+    return "|".join(
+        re.escape(first) + "(?:" + "|".join(map(re.escape, rests)) + ")"
+        for first, rests in sorted(groups.items())
+    )
 
 
 def _suffix_spellings() -> tuple[set[str], set[str]]:
@@ -385,6 +393,10 @@ _MILITARY_RE: Final = re.compile(
     r")(?![\w-])"
 )
 
+#: Strings that a military address or a PO box holds (one of them at least).
+_MILITARY_WORDS: Final = ("PO", "US", "PSC", "CMR", "Unit", "UNIT")
+_BOX_WORDS: Final = ("Box", "BOX", "box")
+
 # Words that are never part of a lower-case street name ("walked 5 miles down the road").
 _FUNCTION_WORDS: Final = _words(
     """a an the and or but of to in on at by for from with into onto over under up down
@@ -449,7 +461,9 @@ class UsAddressDetector:
         if not isinstance(text, str) or not text:
             return
         taken: list[tuple[int, int]] = []  # PO boxes and military addresses, in order
-        for m in _MILITARY_RE.finditer(text):
+        # Cheap tests before the slower scans: each pattern needs one of these strings.
+        military = _MILITARY_RE.finditer(text) if any(w in text for w in _MILITARY_WORDS) else ()
+        for m in military:
             if m.group("box") and not m.group("line"):
                 score = 0.85  # "Unit 0930 Box 0211" without its DPO line
             elif m.group("lone"):
@@ -458,7 +472,8 @@ class UsAddressDetector:
                 score = 0.95
             taken.append((m.start(), m.end()))
             yield self._finding(text, m.start(), m.end(), score)
-        for m in _PO_BOX_RE.finditer(text):
+        po_boxes = _PO_BOX_RE.finditer(text) if any(w in text for w in _BOX_WORDS) else ()
+        for m in po_boxes:
             score = 0.95 if m.group("tail") else 0.9
             taken.append((m.start(), m.end()))
             yield self._finding(text, m.start(), m.end(), score)

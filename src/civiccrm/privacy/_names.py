@@ -216,7 +216,21 @@ _WORD_PART = rf"(?:[{_U}]['\u2019])?[{_U}][{_L}]+(?:[{_U}][{_L}]+)?"
 _NAME_WORD = rf"{_WORD_PART}(?:-{_WORD_PART})?"
 _NAME_WORD_RE: Final = re.compile(_NAME_WORD)
 _TITLE_ABBRS = r"Mr|Mrs|Ms|Mx|Dr|Prof|Rev|Sgt|Det|Lt|Capt|Hon|Gov|Sen|Rep|Insp|Supt|Jr|Sr|St"
-_TOKEN = rf"(?:(?:{_TITLE_ABBRS})\.|{_NAME_WORD}|[{_U}]\.|[{_U}]|III|II|IV)"
+
+
+def _by_first_letter(words: Iterable[str]) -> str:
+    """An alternation of ``words`` grouped by their first letter (faster to try)."""
+    groups: dict[str, set[str]] = {}
+    for word in words:
+        groups.setdefault(word[0], set()).add(word[1:])
+    return "|".join(
+        re.escape(first) + "(?:" + "|".join(map(re.escape, sorted(rests))) + ")"
+        for first, rests in sorted(groups.items())
+    )
+
+
+_TITLE_ALTERNATION = _by_first_letter(_TITLE_ABBRS.split("|"))
+_TOKEN = rf"(?:(?:{_TITLE_ALTERNATION})\.|{_NAME_WORD}|[{_U}]\.|[{_U}]|III|II|IV)"
 # A token ends at a word boundary; "John's" is fine, "Don't" and "john.smith@" are not.
 _END = r"(?![\w@]|['\u2019](?:t|ll|re|ve|d|m)\b|-\w|\.\w)"
 _PARTICLE = r"(?:van|von|der|den|de|del|della|da|di|du|dos|das|le|la|ter|ten|bin|ibn|al)"
@@ -229,12 +243,12 @@ _NOT_RUN_STARTS = (
     "|After|Before|Today|Tomorrow|Yesterday|Monday|Tuesday|Wednesday|Thursday|Friday"
     "|Saturday|Sunday|January|February|March|July|September|October|November|December"
 )
+_NOT_RUN_START_ALTERNATION = _by_first_letter(_NOT_RUN_STARTS.split("|"))
 _RUN_RE: Final = re.compile(
-    rf"(?=[{_U}])(?!(?:{_NOT_RUN_STARTS})\b)(?<![\w'\u2019@.\-]){_TOKEN}{_END}"
+    rf"(?=[{_U}])(?!(?:{_NOT_RUN_START_ALTERNATION})\b)(?<![\w'\u2019@.\-]){_TOKEN}{_END}"
     rf"(?:[ \t]{{1,3}}(?:{_PARTICLE}[ \t]{{1,3}}){{0,2}}{_TOKEN}{_END})*"
 )
 _GENERATIONAL: Final = frozenset({"Jr", "Sr", "II", "III", "IV"})
-_NON_SPACE_RE: Final = re.compile(r"\S+")
 
 # "Okafor, Anna" / "Lee, Anna K." in a list: found from the comma, then the surname
 # before it.
@@ -245,6 +259,8 @@ _CAPS_SURNAME_GIVEN_RE: Final = re.compile(
     r"(?=[A-Z]{2})(?<![\w'\u2019@.\-])(?P<sur>[A-Z][A-Z'\u2019-]*[A-Z]),[ \t]*(?P<given>[A-Z][A-Z-]*[A-Z])"
     r"(?:[ \t]+[A-Z]\.?)?(?![\w@'\u2019-])"
 )
+# A cheap test before :data:`_CAPS_SURNAME_GIVEN_RE` (a literal first: a fast scan).
+_CAPS_GATE_RE: Final = re.compile(r",[ \t]*[A-Z][A-Z-]")
 _DIGIT_AFTER_RE: Final = re.compile(r"[ \t]*\d")
 _STATE_NAMES: Final = frozenset(n for v in STATES.values() for n in (v, *v.split()))
 _CAP_WORD_BEFORE_RE: Final = re.compile(r"\b([A-Z][a-z]+)[ \t]+$")
@@ -511,6 +527,10 @@ _STATE_AFTER_RE: Final = re.compile(
     + "|".join(STATES)
     + r")[ \t]+\d{5}\b"
 )
+#: What after a name makes it a firm, a ship or a place (any of the three above).
+_PLACE_AFTER_RE: Final = re.compile(
+    "|".join(f"(?:{r.pattern})" for r in (_COMPANY_AFTER_RE, _MILITARY_AROUND_RE, _STATE_AFTER_RE))
+)
 _SENTENCE_START_RE: Final = re.compile(
     r"(?:^|[.!?:;\"\u201c\u201d(\[\n>*•|-])[ \t\"\u201c'\u2018(]*$"
 )
@@ -541,7 +561,6 @@ class PersonNameDetector:
         if not isinstance(text, str) or not text:
             return []
         names = given_names()
-        triggers = _triggers()
         listed = sorted(self._surname_first(text, names), key=lambda f: f.start)
         listed_starts = [f.start for f in listed]
         found = list(listed)
@@ -550,21 +569,18 @@ class PersonNameDetector:
         for run in _RUN_RE.finditer(text):
             # Most capitalised runs hold no given name, title or context word, and follow
             # no context: skip them before any per-token work.
-            run_text = run.group(0)
-            if "." in run_text or "-" in run_text:
-                run_text = run_text.replace(".", " ").replace("-", " ")
-            words = run_text.split()
-            if not run_text.isascii():
-                words = [_plain(w) for w in words]  # "Zoë" -> "Zoe"
-            if words[0] not in names if len(words) == 1 else triggers.isdisjoint(words):
+            kind = _run_kind(run.group(0))
+            if kind == _SKIP_RUN:
+                continue
+            if kind == _RUN_AFTER_CONTEXT:
                 # (_last_word, inlined: this runs for most capitalised words of a text)
                 start = run.start()
-                before = text[max(0, start - 32) : start].rstrip(punctuation)
+                before = text[start - 32 if start > 32 else 0 : start].rstrip(punctuation)
                 if not before or (
                     before.rsplit(None, 1)[-1].lower().strip(punctuation) not in context_words
                 ):
                     continue
-            k = bisect.bisect_left(listed_starts, run.end())
+            k = bisect.bisect_left(listed_starts, run.end()) if listed_starts else 0
             if k and max(f.end for f in listed[max(0, k - 2) : k]) > run.start():
                 continue  # "Okafor, Anna" already taken
             found.extend(self._scan(text, _tokens(run), names))
@@ -577,8 +593,8 @@ class PersonNameDetector:
         n = len(toks)
         first = toks[0]
         # "4759 William Haven Apt. 194": a street after its house number.
-        if any(t.text in _STREET_WORDS for t in toks) and _ADDRESS_BEFORE_RE.search(
-            text, max(0, first.start - 16), first.start
+        if not _STREET_WORDS.isdisjoint([t.text for t in toks]) and _ADDRESS_BEFORE_RE.search(
+            text, first.start - 16, first.start
         ):
             return
         i = 0
@@ -669,7 +685,7 @@ class PersonNameDetector:
         before = _last_word(text, first.start)
         if first.text in _MONTH_NAMES and before in _BEFORE_MONTHS:
             return None  # "in April Springfield will ..."
-        context = self._context(text, first.start)
+        context = self._context(text, first.start, before)
         if end == i:
             w = self._next_word(toks, k)
             if w is not None:
@@ -695,7 +711,7 @@ class PersonNameDetector:
             return None  # "the June meeting", "the Grace Church bake sale"
         if end > i:
             if toks[end].text in _STREET_WORDS and _STREET_BEFORE_RE.search(
-                text, max(0, first.start - 16), first.start
+                text, first.start - 16, first.start
             ):
                 return None  # "the pothole on Kevin Hill"
             if (
@@ -714,13 +730,13 @@ class PersonNameDetector:
             or (info.is_word and info.english < 6)
         )
         if context is not None:
-            if wordy and not _GREETING_RE.search(text, max(0, first.start - 40), first.start):
+            if wordy and not _GREETING_RE.search(text, first.start - 40, first.start):
                 return None  # "with Grace" may be a word; "Hi Grace," is not
             return self._finding(text, first.start, first, 0.6), end
         if (
             not strict
             and len(toks) == 1
-            and _SIGNATURE_BEFORE_RE.search(text, max(0, first.start - 4), first.start)
+            and _SIGNATURE_BEFORE_RE.search(text, first.start - 4, first.start)
             and _SIGNATURE_AFTER_RE.match(text, first.end)
         ):
             return self._finding(text, first.start, first, 0.6), end  # "...\n\nBrooke"
@@ -731,7 +747,7 @@ class PersonNameDetector:
         if i > 0 and toks[i - 1].kind == _WORD and toks[i - 1].text not in _CAP_STOP:
             return None  # inside a longer capitalised run ("Springfield Jennifer Fund")
         if _LIST_AROUND_RE.match(text, first.end) or _LIST_BEFORE_RE.search(
-            text, max(0, first.start - 24), first.start
+            text, first.start - 24, first.start
         ):
             return None  # "Patton, Alexander and Moore", a firm's name
         if _BUSINESS_AFTER_RE.match(text, first.end):
@@ -764,7 +780,7 @@ class PersonNameDetector:
             or first in WORDLIKE_GIVEN_NAMES
             or (info.is_word and info.english < 6)
             or before == "the"
-            or _STREET_AND_RE.search(text, max(0, toks[i].start - 24), toks[i].start)
+            or _STREET_AND_RE.search(text, toks[i].start - 24, toks[i].start)
         )
         return context is None and bool(wordy) and not _VERB_AFTER_RE.match(text, toks[w].end)
 
@@ -815,26 +831,25 @@ class PersonNameDetector:
                 return False
         if i > 0 and toks[i - 1].kind == _WORD and toks[i - 1].text in _PLACE_PREFIXES:
             return False  # "Lake Jennifer", "West Corey"
-        if _COMPANY_AFTER_RE.match(text, toks[end].end):
-            return False  # "Martin PLC", "Smith & Sons"
-        if _MILITARY_AROUND_RE.match(text, toks[end].end) or _SHIP_BEFORE_RE.search(
-            text, max(0, toks[i].start - 8), toks[i].start
-        ):
-            return False  # "USS Henry\nFPO AP 74065"
-        return not _STATE_AFTER_RE.match(text, toks[end].end)  # "Corey, CA 90152"
+        # "Martin PLC", "Smith & Sons", "Henry\nFPO AP 74065", "Corey, CA 90152"
+        if _PLACE_AFTER_RE.match(text, toks[end].end):
+            return False
+        return not _SHIP_BEFORE_RE.search(text, toks[i].start - 8, toks[i].start)  # "USS Henry"
 
     @staticmethod
-    def _context(text: str, pos: int) -> re.Match[str] | None:
+    def _context(text: str, pos: int, word: str | None = None) -> re.Match[str] | None:
         """The phrase before ``pos`` that introduces a person, if any: its group ``s``
-        is set for a strong one, ``w`` for a weak one."""
-        word = _last_word(text, pos)
+        is set for a strong one, ``w`` for a weak one. ``word``: the last word before
+        ``pos`` if known (see :func:`_last_word`)."""
+        if word is None:
+            word = _last_word(text, pos)
         if word not in _CONTEXT_LAST_WORDS:
             return None
-        return _context_re(word).search(text, max(0, pos - 48), pos)
+        return _context_re(word).search(text, pos - 48, pos)
 
     @staticmethod
     def _sentence_start(text: str, pos: int) -> bool:
-        return pos == 0 or bool(_SENTENCE_START_RE.search(text, max(0, pos - 6), pos))
+        return pos == 0 or bool(_SENTENCE_START_RE.search(text, pos - 6, pos))
 
     def _surname_first(self, text: str, names: Mapping[str, GivenName]) -> Iterator[Finding]:
         """Surname first: "Okafor, Anna", "Lee, Anna K.", "OKAFOR, ANNA"."""
@@ -852,6 +867,8 @@ class PersonNameDetector:
                 continue  # "Patton, Alexander and Moore", a firm; "John, Mary and Peter"
             reach = m.end()
             yield Finding(PiiType.PERSON, sur_m.start(), m.end(), 0.8, self.name)
+        if not any("A" <= text[m.start() - 1] <= "Z" for m in _CAPS_GATE_RE.finditer(text, 1)):
+            return  # no "X, YZ" for the slower regex below
         for m in _CAPS_SURNAME_GIVEN_RE.finditer(text):
             given, sur = m.group("given").capitalize(), m.group("sur").capitalize()
             if self._listed_given(given, names) and self._listed_surname(text, sur, m.start()):
@@ -873,7 +890,7 @@ class PersonNameDetector:
             return False
         if _last_word(text, start) in _PLACE_PREPOSITIONS:
             return False  # "in Springfield, Jennifer said"
-        before = _CAP_WORD_BEFORE_RE.search(text, max(0, start - 24), start)
+        before = _CAP_WORD_BEFORE_RE.search(text, start - 24, start)
         # "Springfield Parks, Anna": part of a longer capitalised name.
         return before is None or before.group(1) in _CAP_STOP
 
@@ -899,9 +916,70 @@ def _plain(word: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
+_SKIP_RUN, _RUN_AFTER_CONTEXT, _SCAN_RUN = range(3)
+
+
+@functools.lru_cache(maxsize=16384)
+def _run_kind(run_text: str) -> int:
+    """What :meth:`PersonNameDetector._detect` does with the capitalised run
+    ``run_text``: skip it (:data:`_SKIP_RUN`); scan it only after a word that may
+    introduce a person (:data:`_RUN_AFTER_CONTEXT`: it holds no given name, title or
+    context word); or scan it (:data:`_SCAN_RUN`)."""
+    if not _may_hold_name(run_text):
+        return _SKIP_RUN
+    if "." in run_text or "-" in run_text:
+        run_text = run_text.replace(".", " ").replace("-", " ")
+    words = run_text.split()
+    if not run_text.isascii():
+        words = [_plain(w) for w in words]  # "Zoë" -> "Zoe"
+    if words[0] not in given_names() if len(words) == 1 else _triggers().isdisjoint(words):
+        return _RUN_AFTER_CONTEXT
+    return _SCAN_RUN
+
+
+def _may_hold_name(run_text: str) -> bool:
+    """Whether :meth:`PersonNameDetector._scan` may find a name in the capitalised run
+    ``run_text``, whatever its context: False if it is one word that is no name alone
+    (see :func:`_may_name_alone`), or if all its words are common words, particles or
+    "Jr", "III" (no title, no initial, no possible given name or surname)."""
+    words = run_text.split()
+    if len(words) == 1:
+        return _may_name_alone(words[0])
+    for word in words:
+        if word[0].islower():
+            continue  # a particle
+        bare = word.rstrip(".")
+        if bare.lower() in _TITLES or (len(bare) == 1 and bare not in _GENERATIONAL):
+            return True  # a title or an initial
+        if _may_name_alone(word):
+            return True
+    return False
+
+
+def _may_name_alone(word: str) -> bool:
+    """Whether a capitalised run of the one token ``word`` may be a name: False for the
+    runs in which :meth:`PersonNameDetector._scan` finds none whatever the context (a
+    title, an initial or a common word alone)."""
+    bare = word.rstrip(".")
+    if bare.lower() in _TITLES or bare in _GENERATIONAL or len(bare) == 1:
+        return False
+    if bare in _CAP_STOP and bare not in _MONTH_NAMES:
+        return False
+    names = given_names()
+    info = names.get(bare) or names.get(bare.partition("-")[0]) or names.get(_plain(bare))
+    if info is not None and bare not in NOT_GIVEN_NAMES:
+        return True  # _given_name
+    # _after_context
+    return (
+        PersonNameDetector._surname_ok(bare)
+        and bare not in _ROLE_WORDS
+        and not bare.endswith(_NOUN_ENDINGS)
+    )
+
+
 def _last_word(text: str, pos: int) -> str:
     """The last word before ``pos``, lower case, without punctuation around it."""
-    before = text[max(0, pos - 32) : pos].rstrip(_PUNCTUATION)
+    before = text[pos - 32 if pos > 32 else 0 : pos].rstrip(_PUNCTUATION)
     if not before:
         return ""
     return before.rsplit(None, 1)[-1].lower().strip(_PUNCTUATION)
@@ -917,9 +995,23 @@ def _triggers() -> frozenset[str]:
 def _tokens(run: re.Match[str]) -> list[_Tok]:
     """The tokens of a capitalised run (which :data:`_RUN_RE` made of tokens between
     spaces and tabs)."""
+    offset = run.start()
+    new_tok = tuple.__new__
+    return [
+        new_tok(_Tok, (offset + start, offset + end, bare, kind))
+        for start, end, bare, kind in _run_tokens(run.group(0))
+    ]
+
+
+@functools.lru_cache(maxsize=8192)
+def _run_tokens(run_text: str) -> tuple[tuple[int, int, str, int], ...]:
+    """The tokens of a capitalised run as :func:`_tokens` makes them, with offsets in
+    ``run_text``."""
     out = []
-    for m in _NON_SPACE_RE.finditer(run.string, run.start(), run.end()):
-        word = m.group(0)
+    pos = 0
+    for word in run_text.split():
+        start = run_text.index(word, pos)
+        pos = start + len(word)
         bare = word.rstrip(".")
         if word[0].islower():
             kind = _PART
@@ -931,5 +1023,5 @@ def _tokens(run: re.Match[str]) -> list[_Tok]:
             kind = _INITIAL
         else:
             kind = _WORD
-        out.append(_Tok(m.start(), m.end(), bare, kind))
-    return out
+        out.append((start, pos, bare, kind))
+    return tuple(out)
