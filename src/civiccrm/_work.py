@@ -350,18 +350,28 @@ class RoutingService:
 
     _pool_cache: list[Agent] | None = None
 
+    def _route(
+        self, case: Case, now: datetime, *, assign: bool, fixed: frozenset[str] = frozenset()
+    ) -> tuple[Case, list[Change], RouteOutcome]:
+        """
+        Apply the routing rules to ``case`` and, if ``assign`` and it is new and
+        unassigned, run the assignment pipeline: the case, its events, the decisions.
+        """
+        routed, changes, decision = self._apply(case, now, fixed=fixed)
+        assignment = None
+        if assign and routed.status is CaseStatus.NEW and routed.assignee is None:
+            routed, more, assignment = self._assign(
+                routed, now, rule=decision.rule if decision.queue else None
+            )
+            changes.extend(more)
+        return routed, changes, RouteOutcome(routed, decision, assignment)
+
     def _route_in_tx(self, case_id: Case | uuid.UUID | str, want: bool) -> RouteOutcome:
         out: list[RouteOutcome] = []
 
         def change(c: Case, now: datetime) -> tuple[Case, list[Change]]:
-            routed, changes, decision = self._apply(c, now)
-            assignment = None
-            if want and routed.status is CaseStatus.NEW and routed.assignee is None:
-                routed, more, assignment = self._assign(
-                    routed, now, rule=decision.rule if decision.queue else None
-                )
-                changes.extend(more)
-            out.append(RouteOutcome(routed, decision, assignment))
+            routed, changes, outcome = self._route(c, now, assign=want)
+            out.append(outcome)
             return routed, changes
 
         updated = self._crm.cases._change(case_id, change)
@@ -377,14 +387,7 @@ class RoutingService:
         settings = self._crm.profile.routing
         if not settings.route_on_open:
             return case, [], None
-        routed, changes, decision = self._apply(case, now, fixed=fixed)
-        assignment = None
-        if settings.assign_on_open and routed.assignee is None:
-            routed, more, assignment = self._assign(
-                routed, now, rule=decision.rule if decision.queue else None
-            )
-            changes.extend(more)
-        return routed, changes, RouteOutcome(routed, decision, assignment)
+        return self._route(case, now, assign=settings.assign_on_open, fixed=fixed)
 
     def on_import(self, case: Case, at: datetime) -> tuple[Case, list[Change]]:
         """
@@ -397,18 +400,7 @@ class RoutingService:
 
     def on_retype(self, case: Case, now: datetime) -> tuple[Case, list[Change], RouteOutcome]:
         """Route a case whose type just changed (and assign it if it waits for someone)."""
-        routed, changes, decision = self._apply(case, now)
-        assignment = None
-        if (
-            self._crm.profile.routing.assign_on_open
-            and routed.assignee is None
-            and routed.status is CaseStatus.NEW
-        ):
-            routed, more, assignment = self._assign(
-                routed, now, rule=decision.rule if decision.queue else None
-            )
-            changes.extend(more)
-        return routed, changes, RouteOutcome(routed, decision, assignment)
+        return self._route(case, now, assign=self._crm.profile.routing.assign_on_open)
 
     def _apply(
         self, case: Case, now: datetime, *, fixed: frozenset[str] = frozenset()
