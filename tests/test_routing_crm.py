@@ -388,6 +388,9 @@ def test_accept_duplicate_refuses_what_cannot_be_the_same(crm: CRM) -> None:
         crm.cases.accept_duplicate(other.id, parent.id)
     with pytest.raises(ValidationError, match="itself"):
         crm.cases.accept_duplicate(parent.id, parent.id)
+    for missing in ("not-an-id", uuid.uuid4()):
+        with pytest.raises(ValidationError, match="duplicate_of: no case"):
+            crm.cases.accept_duplicate(parent.id, missing)
     child = _pothole(crm, 39.75, -89.70)
     crm.cases.accept_duplicate(child.id, parent.id)
     with pytest.raises(ValidationError, match="is itself a duplicate"):

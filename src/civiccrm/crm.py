@@ -1429,8 +1429,13 @@ class CaseService:
         """
         crm = self._crm
         crm._may("case")
-        parent_id = parent.id if isinstance(parent, Case) else uuid.UUID(str(parent))
-        target = self.get(parent_id) if not isinstance(parent, Case) else parent
+        if isinstance(parent, Case):
+            target = parent
+        else:
+            try:
+                target = self.get(uuid.UUID(str(parent)))
+            except (ValueError, NotFoundError):
+                raise ValidationError.at("duplicate_of", f"no case {parent}") from None
         with crm.transaction():
             current = case if isinstance(case, Case) else self.get(case)
             check_duplicate(current, target)
