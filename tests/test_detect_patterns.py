@@ -17,7 +17,11 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from civiccrm.privacy._patterns import (
+    _DL_CONTEXT,
+    _DOB_CONTEXT,
     _ID_WORDS,
+    _PASSPORT_CONTEXT,
+    _nanp_validity,
     IBAN_LENGTHS,
     CreditCardDetector,
     DateOfBirthDetector,
@@ -277,6 +281,61 @@ def test_phone_agrees_with_phonenumbermatcher(number: str, lead: str) -> None:
     ]
     ours = [(f.start, f.end) for f in PHONE.detect(text) if f.score == 0.9]
     assert ours == matcher
+
+
+_NANP_REGIONS = sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE[1])
+
+
+@settings(max_examples=400)
+@given(
+    st.from_regex(r"[0-9]{10}", fullmatch=True)
+    | st.builds(
+        lambda area, rest: area + rest,
+        st.sampled_from([*_AREAS, "800", "888", "900", "268", "876", "787", "671"]),
+        st.from_regex(r"[2-9][0-9]{6}", fullmatch=True),
+    ),
+    st.sampled_from(["US", "CA", "JM", "PR"]),
+)
+def test_nanp_validity_is_phonenumbers_own(national: str, region: str) -> None:
+    """The joined-pattern check gives exactly ``phonenumbers``' answer, for any ten
+    digits and any home region of the plan (toll free, premium, Caribbean included)."""
+    number = phonenumbers.PhoneNumber(country_code=1, national_number=int(national))
+    expected = phonenumbers.is_valid_number_for_region(
+        number, region
+    ) or phonenumbers.is_valid_number(number)
+    assert _nanp_validity(region)(national) == (expected and national[0] != "0")
+
+
+def test_nanp_validity_on_every_area_code() -> None:
+    """Every area code, with a typical and an edge exchange, in every region of the plan."""
+    for region in ("US", "CA"):
+        check = _nanp_validity(region)
+        for area in range(200, 1000):
+            for rest in ("5550134", "2345678", "9110000", "2000000"):
+                national = f"{area}{rest}"
+                number = phonenumbers.PhoneNumber(country_code=1, national_number=int(national))
+                expected = phonenumbers.is_valid_number_for_region(
+                    number, region
+                ) or phonenumbers.is_valid_number(number)
+                assert check(national) == expected, (region, national)
+
+
+_CONTEXT_PIECES = [
+    "date of birth", "Birthday", "birth certificate", "born", "DOB", "d.o.b.", "b-day",
+    "bday", "aged", "age", "message", "page", "village", "_age", "5age", "passport",
+    "Passports no.", "passportno", "driver's license #", "CDL", "dl", "D.L. #",
+    "state ID", "public", "handle", "lic. no", "licence number", "Ägé", "İ", " ", "\n",
+    ":", "-", "x", "7",
+]  # fmt: skip
+
+
+@settings(max_examples=300)
+@given(st.lists(st.sampled_from(_CONTEXT_PIECES), max_size=30))
+def test_context_words_found_fast_are_the_patterns_own(pieces: list[str]) -> None:
+    """The literal-first search of context words gives exactly the pattern's matches."""
+    text = "".join(pieces)
+    for keywords in (_DOB_CONTEXT, _DL_CONTEXT, _PASSPORT_CONTEXT):
+        assert keywords.spans(text) == [m.span() for m in keywords.pattern.finditer(text)]
 
 
 # --- SSN and ITIN ---------------------------------------------------------------------

@@ -24,6 +24,7 @@ raise and are deterministic: the same text gives the same findings, in text orde
 from __future__ import annotations
 
 import bisect
+import functools
 import ipaddress
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -107,25 +108,36 @@ class _Keywords:
     Context words found quickly: the literals' occurrences in the lowercased text, each
     confirmed by ``pattern`` (case-insensitive) in a window around it. Gives the same
     spans as ``pattern.finditer(text)`` when every match of ``pattern`` contains one of
-    the literals within ``reach`` characters of its ends.
+    the literals within ``reach`` characters of its ends; with ``word_start``, at the
+    start of a word (then "age" inside "message" or "page" opens no window).
     """
 
-    __slots__ = ("literals", "pattern", "reach")
+    __slots__ = ("literals", "pattern", "reach", "word_start")
 
-    def __init__(self, literals: tuple[str, ...], pattern: re.Pattern[str], reach: int) -> None:
+    def __init__(
+        self,
+        literals: tuple[str, ...],
+        pattern: re.Pattern[str],
+        reach: int,
+        *,
+        word_start: bool = False,
+    ) -> None:
         self.literals = literals
         self.pattern = pattern
         self.reach = reach
+        self.word_start = word_start
 
     def spans(self, text: str) -> list[tuple[int, int]]:
         low = text.lower()
         if len(low) != len(text):  # a few characters lowercase to two: no shortcut
             return [m.span() for m in self.pattern.finditer(text)]
         hits: list[int] = []
+        word_start = self.word_start
         for literal in self.literals:
             i = low.find(literal)
             while i >= 0:
-                hits.append(i)
+                if not (word_start and i and (low[i - 1].isalnum() or low[i - 1] == "_")):
+                    hits.append(i)
                 i = low.find(literal, i + 1)
         if not hits:
             return []
@@ -387,6 +399,101 @@ def _nanp_grouped(raw: str) -> bool:
     return tuple(groups) in _NANP_GROUPINGS
 
 
+_NUMBER_TYPE_DESCS: Final = (
+    "premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager", "uan",
+    "voicemail", "fixed_line", "mobile",
+)  # fmt: skip
+
+
+def _desc_pattern(desc: object, length: int) -> str | None:
+    """The national number pattern of a ``phonenumbers`` number description if a number
+    of ``length`` digits may match it (its possible lengths allow it), else None."""
+    if desc is None:
+        return None
+    pattern = getattr(desc, "national_number_pattern", None)
+    lengths = getattr(desc, "possible_length", ()) or ()
+    if not pattern or (len(lengths) > 0 and length not in lengths):
+        return None
+    return str(pattern)
+
+
+@functools.cache
+def _in_nanp(region: str) -> bool:
+    """Whether ``region`` dials with country code 1 (the North American Numbering Plan)."""
+    return bool(phonenumbers.country_code_for_region(region) == 1)
+
+
+@functools.cache
+def _nanp_validity(region: str) -> _NanpValidity:
+    return _NanpValidity(region)
+
+
+class _NanpValidity:
+    """
+    Whether a ten-digit NANP national number is valid for ``region`` or valid at all,
+    exactly as ``phonenumbers.is_valid_number_for_region(n, region) or
+    phonenumbers.is_valid_number(n)`` decides it from the same metadata, several times
+    faster: a region's number types (premium rate, toll free, ..., fixed line, mobile)
+    are joined into one pattern, matched once, where ``phonenumbers`` matches them one
+    by one through its generic code. The regions are tried in ``phonenumbers``' order,
+    a region with leading digits claiming the numbers that start with them.
+    """
+
+    __slots__ = ("_checks", "_home", "_leading", "_regions")
+
+    def __init__(self, region: str) -> None:
+        self._regions: list[str] = [
+            r for r in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(1, ()) if r != "001"
+        ]
+        self._checks: dict[str, tuple[re.Pattern[str], re.Pattern[str]] | None] = {}
+        self._leading: dict[str, re.Pattern[str] | None] = {}
+        for code in {region, *self._regions}:
+            metadata = phonenumbers.PhoneMetadata.metadata_for_region(code, None)
+            if metadata is None or metadata.country_code != 1:
+                self._checks[code] = None
+                self._leading[code] = None
+                continue
+            general = _desc_pattern(metadata.general_desc, 10)
+            typed = [
+                p
+                for p in (_desc_pattern(getattr(metadata, a), 10) for a in _NUMBER_TYPE_DESCS)
+                if p is not None
+            ]
+            self._checks[code] = (
+                None
+                if general is None or not typed
+                else (
+                    re.compile(f"(?:{general})"),
+                    re.compile("|".join(f"(?:{p})" for p in typed)),
+                )
+            )
+            leading = metadata.leading_digits
+            self._leading[code] = re.compile(leading) if leading else None
+        self._home = region
+
+    def _typed(self, code: str, national: str) -> bool:
+        check = self._checks.get(code)
+        return (
+            check is not None
+            and check[0].fullmatch(national) is not None
+            and check[1].fullmatch(national) is not None
+        )
+
+    def __call__(self, national: str) -> bool:
+        if len(national) != 10:
+            return False
+        if self._typed(self._home, national):
+            return True
+        for code in self._regions:
+            leading = self._leading[code]
+            if leading is not None:
+                if leading.match(national):
+                    return self._typed(code, national)
+            elif self._typed(code, national):
+                return True
+        return False
+
+
 def _overlaps(taken: list[tuple[int, int]], start: int, end: int) -> bool:
     """True when ``start..end`` overlaps one of the sorted, disjoint spans ``taken``."""
     i = bisect.bisect_left(taken, (end, end))
@@ -424,7 +531,7 @@ class PhoneDetector:
     def detect(self, text: str, known: KnownEntities | None = None) -> list[Finding]:
         if not _HAS_DIGIT.search(text):
             return []
-        if phonenumbers.country_code_for_region(self.region) == 1:
+        if _in_nanp(self.region):
             spans = list(self._nanp(text))
             spans.extend(self._international(text, sorted((s, e) for s, e, _ in spans)))
             spans.extend(self._local(text, sorted((s, e) for s, e, _ in spans)))
@@ -433,10 +540,7 @@ class PhoneDetector:
         return _findings(PiiType.PHONE, self.name, spans)
 
     def _valid_nanp(self, national: str) -> bool:
-        number = PhoneNumber(country_code=1, national_number=int(national))
-        return phonenumbers.is_valid_number_for_region(
-            number, self.region
-        ) or phonenumbers.is_valid_number(number)
+        return _nanp_validity(self.region)(national)
 
     def _nanp(self, text: str) -> Iterator[tuple[int, int, float]]:
         for m in _NANP.finditer(text):
@@ -884,6 +988,7 @@ _DOB_CONTEXT: Final = _Keywords(
         r"\bdob\b|\bd\.o\.b\b\.?|\bb-?day\b|\baged?\b"
     ),
     reach=16,
+    word_start=True,
 )
 _DOB_BLOCKERS: Final = re.compile(
     r"(?i)\b(?:appointments?|appt|visits?|due|scheduled?|hearing|deadline|meeting|filed|"
@@ -1029,6 +1134,7 @@ _PASSPORT_CONTEXT: Final = _Keywords(
         r"(?i)\bpassports?(?:\s*(?:card|book))?(?:\s*(?:no\b\.?|num\b\.?|nbr\b\.?|number\b|#))?"
     ),
     reach=16,
+    word_start=True,
 )
 _PASSPORT_TOKEN: Final = re.compile(
     r"(?<![\w/.\-])(?=[A-Za-z]*[0-9])[A-Za-z0-9]{6,9}(?![\w/\-]|\.[A-Za-z0-9])"

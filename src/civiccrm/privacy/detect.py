@@ -188,12 +188,14 @@ class Analyzer:
         known: KnownEntities | None = None,
         types: Iterable[str] | None = None,
     ) -> list[Finding]:
-        wanted = None if types is None else frozenset(types)
         out: list[Finding] = []
+        if types is None:
+            for detector in self.detectors:
+                out.extend(detector.detect(text, known))
+            return out
+        wanted = frozenset(types)
         for detector in self.detectors:
-            for f in detector.detect(text, known):
-                if wanted is None or f.type in wanted:
-                    out.append(f)
+            out.extend(f for f in detector.detect(text, known) if f.type in wanted)
         return out
 
     def analyze(
