@@ -539,3 +539,18 @@ def test_not_strings_give_nothing() -> None:
     for detector in (NAMES, ADDRESSES, KNOWN):
         assert found(detector, None, PARTIES) == []  # type: ignore[arg-type]
         assert found(detector, "", PARTIES) == []
+
+
+def test_the_gazetteers_licence_and_notices_ship_beside_it() -> None:
+    """The GFDL-derived gazetteer is distributed with its licence text and sources."""
+    from importlib import resources
+
+    data = resources.files("civiccrm.privacy").joinpath("data")
+    header = data.joinpath("given_names.tsv").read_text("utf-8").split("\nAad")[0]
+    assert "GNU Free Documentation License" in header
+    assert "GFDL-1.2.txt" in header
+    licence = data.joinpath("GFDL-1.2.txt").read_text("utf-8")
+    assert "GNU Free Documentation License" in licence
+    assert "Version 1.2" in licence
+    assert "Kevin Atkinson" in data.joinpath("SCOWL-COPYRIGHT.txt").read_text("utf-8")
+    assert "given_names.tsv" in data.joinpath("README.md").read_text("utf-8")

@@ -21,7 +21,6 @@ from civiccrm.privacy._patterns import (
     _DOB_CONTEXT,
     _ID_WORDS,
     _PASSPORT_CONTEXT,
-    _nanp_validity,
     IBAN_LENGTHS,
     CreditCardDetector,
     DateOfBirthDetector,
@@ -33,6 +32,7 @@ from civiccrm.privacy._patterns import (
     PhoneDetector,
     UsItinDetector,
     UsSsnDetector,
+    _nanp_validity,
     pattern_detectors,
 )
 from civiccrm.privacy.detect import Analyzer, Detector, Finding, KnownEntities, PiiType
