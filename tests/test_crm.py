@@ -313,7 +313,9 @@ def test_not_found(crm: CRM) -> None:
 
 
 def test_unknown_scheme_and_bad_plugin() -> None:
-    with pytest.raises(PluginError, match=r"no storage backend for 'mongo'.*memory, sqlite"):
+    with pytest.raises(
+        PluginError, match=r"no storage backend for 'mongo'.*memory, postgresql, sqlite"
+    ):
         civiccrm.open("mongo://x", profile=PROFILE)
 
     class Misspelled:
