@@ -12,7 +12,13 @@ from hypothesis import strategies as st
 
 from civiccrm.privacy._addresses import UsAddressDetector, normalise_address
 from civiccrm.privacy._known import KnownEntityDetector
-from civiccrm.privacy._names import PersonNameDetector, given_names
+from civiccrm.privacy._names import (
+    _CONTEXT_LAST_WORDS,
+    PersonNameDetector,
+    _context_re,
+    _last_word,
+    given_names,
+)
 from civiccrm.privacy.detect import Analyzer, Detector, Finding, KnownEntities, PiiType
 
 NAMES = PersonNameDetector()
@@ -554,3 +560,32 @@ def test_the_gazetteers_licence_and_notices_ship_beside_it() -> None:
     assert "Version 1.2" in licence
     assert "Kevin Atkinson" in data.joinpath("SCOWL-COPYRIGHT.txt").read_text("utf-8")
     assert "given_names.tsv" in data.joinpath("README.md").read_text("utf-8")
+
+
+_PHRASE_PIECES = [
+    *sorted(_CONTEXT_LAST_WORDS), "my", "our", "the", "next-door", "next door", "elderly",
+    "spoke", "talked", "signed", "on behalf", "good", "thank", "caller's", "Caller's",
+    "MY", "Neighbour", "x", "_my", "9", "co-worker", "c/o", "'", "(", ":", ",", "-", "\u2014",
+    " ", "  ", "\t", "\n", "\r\n", "\u017f", "\u212a", "_",
+]  # fmt: skip
+
+
+@settings(max_examples=400)
+@given(st.lists(st.sampled_from(_PHRASE_PIECES), max_size=24), st.integers(0, 60))
+def test_context_finds_what_the_phrase_regex_finds(pieces: list[str], cut: int) -> None:
+    """The fast look-up of the phrase before a name gives exactly the match of a plain
+    search of the phrase regex in the 48 characters before it (span and groups)."""
+    text = "".join(pieces) + " Anna"
+    pos = len(text) - len("Anna")
+    text = text[min(cut, pos) :]  # windows cut at the start of the text too
+    pos = len(text) - len("Anna")
+    word = _last_word(text, pos)
+    ours = PersonNameDetector._context(text, pos, word)
+    if word not in _CONTEXT_LAST_WORDS:
+        assert ours is None
+        return
+    plain = _context_re(word).search(text, pos - 48, pos)
+    assert (ours is None) == (plain is None)
+    if ours is not None and plain is not None:
+        assert ours.span() == plain.span()
+        assert ours.groupdict() == plain.groupdict()

@@ -423,7 +423,7 @@ _ADDRESS_CONTEXT_RE: Final = re.compile(
     r"[ \t]*:?[ \t]*$",
     re.IGNORECASE,
 )
-_CORNER_BEFORE_RE: Final = re.compile(r"\b(?:corner|intersection)\s+of\s+$", re.IGNORECASE)
+_CORNER_BEFORE_RE: Final = re.compile(r"(?=[ci])\b(?:corner|intersection)\s+of\s+$", re.IGNORECASE)
 _NEXT_WORD_RE: Final = re.compile(r"[ \t]+([A-Za-z]+)")
 # Words that follow an address in a sentence, not a noun it qualifies ("3 Oak Park
 # residents").

@@ -263,12 +263,17 @@ _CAPS_SURNAME_GIVEN_RE: Final = re.compile(
 _CAPS_GATE_RE: Final = re.compile(r",[ \t]*[A-Z][A-Z-]")
 _DIGIT_AFTER_RE: Final = re.compile(r"[ \t]*\d")
 _STATE_NAMES: Final = frozenset(n for v in STATES.values() for n in (v, *v.split()))
-_CAP_WORD_BEFORE_RE: Final = re.compile(r"\b([A-Z][a-z]+)[ \t]+$")
+# The searches of a window before a position start with a lookahead for their first
+# character: the engine skips ahead to it, where a \b or a look-behind first is tried at
+# every position of the window.
+_CAP_WORD_BEFORE_RE: Final = re.compile(r"(?=[A-Z])\b([A-Z][a-z]+)[ \t]+$")
 _PLACE_PREPOSITIONS: Final = _words(
     """in at from to near of on for with by outside across around since after before
     during like than into through"""
 )
-_SURNAME_BEFORE_RE: Final = re.compile(rf"(?<![\w'\u2019@.\-])(?P<sur>{_NAME_WORD})[ \t]*$")
+_SURNAME_BEFORE_RE: Final = re.compile(
+    rf"(?=[{_U}])(?<![\w'\u2019@.\-])(?P<sur>{_NAME_WORD})[ \t]*$"
+)
 
 _WORD, _INITIAL, _TITLE, _PART, _ROMAN = range(5)
 
@@ -404,12 +409,16 @@ _PARTIES: Final = _words(
     homeowner owner customer contact patient victim witness petitioner respondent
     defendant plaintiff constituent reporter submitter"""
 )
-_CONTEXT_PHRASES: Final[tuple[tuple[str, str, frozenset[str]], ...]] = (
+#: Each entry: strength, the regex of what comes before the last word, the last words,
+#: and how many word starts (a letter after a non-word character) that regex can span
+#: at most: :meth:`PersonNameDetector._context` tries only that many starts.
+_CONTEXT_PHRASES: Final[tuple[tuple[str, str, frozenset[str], int], ...]] = (
     (
         "s",
         r"\b(?:my|our|her|his|their|your|the|a|this)\s+(?:(?:next[- ]door|elderly|late"
         r"|former|new|upstairs|downstairs|adult|older|younger|oldest|youngest)\s+)?",
         _RELATIVES,
+        3,  # "my next-door"
     ),
     (
         "s",
@@ -420,22 +429,25 @@ _CONTEXT_PHRASES: Final[tuple[tuple[str, str, frozenset[str]], ...]] = (
             """name named attn attention cc dear from to sincerely regards respectfully
             cheers thanks best c/o"""
         ),
+        0,
     ),
-    ("s", r"\b(?:" + "|".join(sorted(_PARTIES)) + r")(?:'s)?\s+", frozenset({"name"})),
+    ("s", r"\b(?:" + "|".join(sorted(_PARTIES)) + r")(?:'s)?\s+", frozenset({"name"}), 2),
     (
         "s",
         r"\b(?:spoke|speaking|talked|talking|met|meeting|visited|interviewed)\s+",
         frozenset({"with", "to"}),
+        1,
     ),
     (
         "s",
         r"\b(?:signed|submitted|reported|filed|sent|written|prepared|requested|referred"
         r"|assigned|approved|entered)\s+",
         frozenset({"by"}),
+        1,
     ),
-    ("s", r"\bon\s+behalf\s+", frozenset({"of"})),
-    ("s", r"\b(?:name|this)\s+", frozenset({"is"})),
-    ("s", r"\bthank\s+", frozenset({"you"})),
+    ("s", r"\bon\s+behalf\s+", frozenset({"of"}), 2),
+    ("s", r"\b(?:name|this)\s+", frozenset({"is"}), 1),
+    ("s", r"\bthank\s+", frozenset({"you"}), 1),
     (
         "w",
         r"\b",
@@ -443,24 +455,36 @@ _CONTEXT_PHRASES: Final[tuple[tuple[str, str, frozenset[str]], ...]] = (
             """hi hello hey welcome congratulations called emailed phoned texted told
             asked thanked with per by mr ms mrs"""
         ),
+        0,
     ),
-    ("w", r"\bgood\s+", frozenset({"morning", "afternoon", "evening"})),
+    ("w", r"\bgood\s+", frozenset({"morning", "afternoon", "evening"}), 1),
 )
 #: The last words of the phrases: a cheap test before any regex.
-_CONTEXT_LAST_WORDS: Final = frozenset(w for _, _, words in _CONTEXT_PHRASES for w in words)
+_CONTEXT_LAST_WORDS: Final = frozenset(w for _, _, words, _ in _CONTEXT_PHRASES for w in words)
 
 
 @functools.cache
 def _context_re(word: str) -> re.Pattern[str]:
     """The phrases that end with ``word``, as a regex anchored at the end."""
     alternatives: dict[str, list[str]] = {"s": [], "w": []}
-    for strength, before, words in _CONTEXT_PHRASES:
+    for strength, before, words, _ in _CONTEXT_PHRASES:
         if word in words:
             alternatives[strength].append(before + re.escape(word))
     groups = "|".join(f"(?P<{k}>{'|'.join(v) if v else '(?!)'})" for k, v in alternatives.items())
     return re.compile(
         rf"(?:{groups})[ \t]*[,:.\-\u2013\u2014]?[ \t]*(?:\r?\n[ \t]*){{0,3}}$", re.IGNORECASE
     )
+
+
+#: A word start (a letter after a non-word character) read in reversed text.
+_REVERSED_WORD_START_RE: Final = re.compile(r"[^\W\d_](?=\W|\Z)")
+
+
+@functools.cache
+def _context_words(word: str) -> int:
+    """How many word starts a context phrase ending with ``word`` can hold at most."""
+    own = len(_REVERSED_WORD_START_RE.findall(word[::-1]))
+    return own + max(reach for _, _, words, reach in _CONTEXT_PHRASES if word in words)
 
 
 #: The phrases above that also end a message: a name on its own line after them.
@@ -498,14 +522,16 @@ _STREET_AND_RE: Final = re.compile(
     + r")\.?[ \t]+(?:and|&)[ \t]+$"
 )
 _MILITARY_AROUND_RE: Final = re.compile(r"[ \t]*,?[ \t]*\r?\n?[ \t]*(?:APO|FPO|DPO)\b")
-_SHIP_BEFORE_RE: Final = re.compile(r"\b(?:USS|USNS|USNV|USCGC)[ \t]+$")
+_SHIP_BEFORE_RE: Final = re.compile(r"(?=U)\b(?:USS|USNS|USNV|USCGC)[ \t]+$")
 _BUSINESS_AFTER_RE: Final = re.compile(r"['\u2019]s(?:[ \t]+[A-Z]|[ \t]*[,.;:!?)]|[ \t]*$)")
 # A message's signature: a given name alone on the last line.
 _SIGNATURE_BEFORE_RE: Final = re.compile(r"\n[ \t]*$")
 _SIGNATURE_AFTER_RE: Final = re.compile(r"[ \t]*(?:\r?\n[ \t]*)*\Z")
 _AND_AFTER_RE: Final = re.compile(r"[ \t]+(?:and|&)[ \t]+[A-Z]")
 _LIST_AROUND_RE: Final = re.compile(r"(?:[ \t]*,[ \t]*|[ \t]+(?:and|&)[ \t]+)[A-Z]")
-_LIST_BEFORE_RE: Final = re.compile(r"\b[A-Z][a-z]+(?:[ \t]*,[ \t]*|[ \t]+(?:and|&)[ \t]+)$")
+_LIST_BEFORE_RE: Final = re.compile(
+    r"(?=[A-Z])\b[A-Z][a-z]+(?:[ \t]*,[ \t]*|[ \t]+(?:and|&)[ \t]+)$"
+)
 _COMPANY_AFTER_RE: Final = re.compile(
     r",?[ \t]+(?:PLC|LLC|LLP|L\.L\.C\.|Inc\b|Ltd\b|Co\.|Corp\b|& Sons|and Sons|& Co\b)"
 )
@@ -583,19 +609,24 @@ class PersonNameDetector:
             k = bisect.bisect_left(listed_starts, run.end()) if listed_starts else 0
             if k and max(f.end for f in listed[max(0, k - 2) : k]) > run.start():
                 continue  # "Okafor, Anna" already taken
-            found.extend(self._scan(text, _tokens(run), names))
+            run_text = run.group(0)
+            found.extend(self._scan(text, _tokens(run), names, _has_street_word(run_text)))
         found.sort(key=lambda f: f.start)
         return found
 
     def _scan(
-        self, text: str, toks: list[_Tok], names: Mapping[str, GivenName]
+        self,
+        text: str,
+        toks: list[_Tok],
+        names: Mapping[str, GivenName],
+        street: bool,
     ) -> Iterator[Finding]:
+        """The names in one capitalised run's tokens ``toks``; ``street``: whether one
+        of them is a street word (see :func:`_has_street_word`)."""
         n = len(toks)
         first = toks[0]
         # "4759 William Haven Apt. 194": a street after its house number.
-        if not _STREET_WORDS.isdisjoint([t.text for t in toks]) and _ADDRESS_BEFORE_RE.search(
-            text, first.start - 16, first.start
-        ):
+        if street and _ADDRESS_BEFORE_RE.search(text, first.start - 16, first.start):
             return
         i = 0
         while i < n:
@@ -845,7 +876,29 @@ class PersonNameDetector:
             word = _last_word(text, pos)
         if word not in _CONTEXT_LAST_WORDS:
             return None
-        return _context_re(word).search(text, pos - 48, pos)
+        # Exactly ``_context_re(word).search(text, pos - 48, pos)``, faster: a match
+        # ends at ``pos`` and starts at a word start (every phrase starts with ``\b``
+        # and a letter), and holds at most ``_context_words(word)`` word starts. So
+        # only the last few word starts before ``pos`` can start one; they are found
+        # in the reversed window and tried from the leftmost, as ``search`` would.
+        pattern = _context_re(word)
+        lo = pos - 48 if pos > 48 else 0
+        window = text[lo:pos][::-1]
+        last = len(window) - 1
+        wanted = _context_words(word)
+        starts: list[int] = []
+        for m in _REVERSED_WORD_START_RE.finditer(window):
+            j = m.start()
+            if j == last and lo > 0 and (text[lo - 1].isalnum() or text[lo - 1] == "_"):
+                continue  # the window cuts a word: no word start
+            starts.append(pos - 1 - j)
+            if len(starts) == wanted:
+                break
+        for start in reversed(starts):
+            found = pattern.match(text, start, pos)
+            if found is not None:
+                return found
+        return None
 
     @staticmethod
     def _sentence_start(text: str, pos: int) -> bool:
@@ -1001,6 +1054,12 @@ def _tokens(run: re.Match[str]) -> list[_Tok]:
         new_tok(_Tok, (offset + start, offset + end, bare, kind))
         for start, end, bare, kind in _run_tokens(run.group(0))
     ]
+
+
+@functools.lru_cache(maxsize=8192)
+def _has_street_word(run_text: str) -> bool:
+    """Whether a token of the capitalised run ``run_text`` is a street word."""
+    return not _STREET_WORDS.isdisjoint([bare for _, _, bare, _ in _run_tokens(run_text)])
 
 
 @functools.lru_cache(maxsize=8192)

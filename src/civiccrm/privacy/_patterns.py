@@ -64,6 +64,12 @@ def _word_set(words: str) -> frozenset[str]:
 
 def _findings(kind: str, name: str, spans: Iterable[tuple[int, int, float]]) -> list[Finding]:
     """Findings in text order, one per span (the highest score if two coincide)."""
+    if isinstance(spans, list):
+        if not spans:
+            return []
+        if len(spans) == 1:
+            start, end, score = spans[0]
+            return [Finding(kind, start, end, score, name)]
     best: dict[tuple[int, int], float] = {}
     for start, end, score in spans:
         if best.get((start, end), -1.0) < score:
@@ -103,6 +109,22 @@ def _near(
     )
 
 
+#: The last text lowercased and its lowercase form: the detectors that look for context
+#: words run one after another on the same text (a tuple: one atomic assignment).
+_LAST_LOWERED: tuple[str, str] = ("", "")
+
+
+def _lowered(text: str) -> str:
+    """``text.lower()``, computed once for the detectors that run on the same text."""
+    global _LAST_LOWERED
+    last = _LAST_LOWERED
+    if last[0] is text:
+        return last[1]
+    low = text.lower()
+    _LAST_LOWERED = (text, low)
+    return low
+
+
 class _Keywords:
     """
     Context words found quickly: the literals' occurrences in the lowercased text, each
@@ -128,7 +150,7 @@ class _Keywords:
         self.word_start = word_start
 
     def spans(self, text: str) -> list[tuple[int, int]]:
-        low = text.lower()
+        low = _lowered(text)
         if len(low) != len(text):  # a few characters lowercase to two: no shortcut
             return [m.span() for m in self.pattern.finditer(text)]
         hits: list[int] = []
@@ -533,8 +555,9 @@ class PhoneDetector:
             return []
         if _in_nanp(self.region):
             spans = list(self._nanp(text))
-            spans.extend(self._international(text, sorted((s, e) for s, e, _ in spans)))
-            spans.extend(self._local(text, sorted((s, e) for s, e, _ in spans)))
+            if "+" in text or "011" in text:  # what _international needs
+                spans.extend(self._international(text, sorted([(s, e) for s, e, _ in spans])))
+            spans.extend(self._local(text, sorted([(s, e) for s, e, _ in spans])))
         else:
             spans = list(self._matched(text))
         return _findings(PiiType.PHONE, self.name, spans)
@@ -681,19 +704,21 @@ def _nine_digit_spans(
     shape: re.Pattern[str],
     context: re.Pattern[str],
     check: Callable[[str], bool],
-) -> Iterator[tuple[int, int, float]]:
+) -> list[tuple[int, int, float]]:
     """Formatted nine-digit numbers always (0.95 near context), bare ones after context."""
+    spans: list[tuple[int, int, float]] = []
     for m in shape.finditer(text):
         raw = m.group()
         if not check(raw.replace(raw[3], "") if m.group("sep") else raw):
             continue
         start, end = m.span()
         if m.group("sep"):
-            yield start, end, 0.95 if _near(context, text, start, end, 40, 20) else 0.85
+            spans.append((start, end, 0.95 if _near(context, text, start, end, 40, 20) else 0.85))
             continue
         before = _context_before(context, text, start, 40)
         if before is not None and _gap_ok(text[before[1] : start], capitals=False):
-            yield start, end, 0.95
+            spans.append((start, end, 0.95))
+    return spans
 
 
 @attrs.define
