@@ -3,6 +3,7 @@ Personal data in free text: civiccrm's detectors against Microsoft Presidio's, s
 
     python benchmarks/redaction.py [--docs N] [--seed S] [--repeat R]
                                    [--only {both,civiccrm,presidio}] [--errors] [--json]
+                                   [--corpus {templates,blind}]
 
 The corpus (``benchmarks/_pii_corpus.py``, read its docstring) is N documents (default
 3,000, seed 2026) in equal shares of citizens' emails to 311, caseworkers' notes and
@@ -35,6 +36,12 @@ Presidio         presidio-analyzer's ``AnalyzerEngine`` with its ``NoOpNlpEngine
                  ``recognizer.analyze(text, entities, nlp_artifacts=None)`` (without the
                  engine's bookkeeping): timed too, and checked to give the same findings.
                  The throughput target is against the faster of the two.
+
+``--corpus blind`` scores instead the corpus of ``benchmarks/_pii_corpus_blind.py`` (read
+its docstring): other document shapes and wording (web forms, voicemail transcripts,
+handover notes, forwarded threads, inspection reports, field notes, letters, SMS),
+written without looking at the detectors, which were tuned on the default ``templates``
+corpus; its figures are the blind ones.
 
 Scoring, per type: a predicted span is a true positive if it overlaps a gold span of
 the same type by at least half of the gold span's length; precision is the share of
@@ -78,6 +85,7 @@ from importlib import metadata
 from typing import Any
 
 from _pii_corpus import Document, make_documents
+from _pii_corpus_blind import make_documents as make_blind_documents
 
 import civiccrm
 from civiccrm.privacy.detect import Analyzer, Finding, KnownEntities, PiiType, resolve_overlaps
@@ -104,6 +112,10 @@ PRESIDIO_TYPES = {
     "US_PASSPORT": "PASSPORT",
 }
 CIVICCRM_MODULES = ("_patterns", "_names", "_addresses", "_known")
+CORPORA: dict[str, tuple[str, Callable[[int, int], list[Document]]]] = {
+    "templates": ("benchmarks/_pii_corpus.py", make_documents),
+    "blind": ("benchmarks/_pii_corpus_blind.py", make_blind_documents),
+}
 
 SIDES = ("civiccrm", "known", "presidio")
 LABELS = {"civiccrm": "civiccrm", "known": "civiccrm +known", "presidio": "Presidio"}
@@ -447,6 +459,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--errors", action="store_true", help="list civiccrm's top false positives/negatives"
     )
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
+    parser.add_argument(
+        "--corpus",
+        choices=tuple(CORPORA),
+        default="templates",
+        help="the labelled corpus: the tuned-on templates, or the blind one",
+    )
     args = parser.parse_args(argv)
     n, repeat = args.docs, max(1, args.repeat)
     ours_on = args.only in ("both", "civiccrm")
@@ -462,8 +480,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if theirs_on:
         setup["presidio"], (engine, recognizers) = timed(load_presidio)
 
-    log(f"generating {n:,} documents (seed {args.seed}) ...")
-    corpus_s, docs = timed(lambda: make_documents(n, args.seed))
+    corpus_file, generate = CORPORA[args.corpus]
+    log(f"generating {n:,} documents ({args.corpus} corpus, seed {args.seed}) ...")
+    corpus_s, docs = timed(lambda: generate(n, args.seed))
     texts = [d.text for d in docs]
     known = [known_entities(d) for d in docs]
     chars = sum(len(t) for t in texts)
@@ -593,7 +612,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("Presidio recognizers: " + ", ".join(r.name for r in recognizers))
     print()
     print(
-        f"corpus: {n:,} documents (seed {args.seed}, built in {corpus_s:.1f} s), "
+        f"corpus: {args.corpus} ({corpus_file}), {n:,} documents "
+        f"(seed {args.seed}, built in {corpus_s:.1f} s), "
         f"{chars:,} characters; " + ", ".join(f"{k} {v:,}" for k, v in kinds.items())
     )
     print("  gold spans: " + ", ".join(f"{t} {gold_types[t]:,}" for t in TYPES))
@@ -743,6 +763,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "seed": args.seed,
                     "repeat": repeat,
                     "only": args.only,
+                    "corpus_name": args.corpus,
                     "cpus": _cpu_count(),
                     "versions": versions,
                     "load_average": [round(load_start, 2), round(load_end, 2)],
