@@ -22,7 +22,8 @@ slots are filled with Faker (``en_US``, seeded) and with values made here:
   +1 (217) 555-0134, +1-217-555-0134, 1-217-555-0134, and seven-digit local numbers
   (555-0134) after words such as "call me at";
 * emails, mostly built from the person's name; valid SSNs (area not 000, 666 or 9xx,
-  group not 00, serial not 0000) and ITINs (9xx, group 70-88, 90-92 or 94-99), dashed,
+  group not 00, serial not 0000) and ITINs (9xx, group 70-88, 90-92 or 94-99; the IRS
+  also issues 50-65, which the decoys avoid), dashed,
   spaced or (SSN) bare; Luhn-valid cards (Visa, Mastercard 51-55 and 2221-2720, Amex,
   Discover) with spaces, dashes or none; IBANs with valid mod-97 check digits of ten
   European countries, grouped by four or not; IPv4 and IPv6 (compressed or not) addresses;
@@ -957,7 +958,8 @@ class _Filler:
         elif form == 3:
             s = "0000"
         else:  # 9xx with a group no ITIN has
-            a, g = f"9{rng.randint(0, 99):02d}", f"{rng.choice((*range(10, 70), 89, 93)):02d}"
+            groups = (*range(10, 50), *range(66, 70), 89, 93)
+            a, g = f"9{rng.randint(0, 99):02d}", f"{rng.choice(groups):02d}"
         if s == "0000" and form != 3:
             s = "1234"
         return self._decoy(f"{a}-{g}-{s}", "invalid_ssn")

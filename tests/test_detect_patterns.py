@@ -385,7 +385,7 @@ def test_ssn_decoys(text: str) -> None:
     assert values(SSN, text) == []
 
 
-@pytest.mark.parametrize("group", [*range(70, 89), 90, 91, 92, *range(94, 100)])
+@pytest.mark.parametrize("group", [*range(50, 66), *range(70, 89), 90, 91, 92, *range(94, 100)])
 def test_itin_groups(group: int) -> None:
     text = f"ITIN 912-{group}-3456 for the rebate"
     assert scores(ITIN, text) == {f"912-{group}-3456": 0.95}
@@ -401,6 +401,10 @@ def test_itin_groups(group: int) -> None:
         ("ITIN 912-93-1234", {}),
         ("ITIN 912-89-1234", {}),
         ("ITIN 912-69-1234", {}),
+        ("ITIN 912-66-1234", {}),
+        ("ITIN 912-49-1234", {}),
+        ("ITIN 912-50-1234", {"912-50-1234": 0.95}),
+        ("ITIN 912-65-1234", {"912-65-1234": 0.95}),
         ("ITIN 123-78-1234", {}),
         ("order 912781234", {}),
     ],
@@ -822,7 +826,7 @@ def ssns(draw: st.DrawFn) -> str:
 
 @st.composite
 def itins(draw: st.DrawFn) -> str:
-    group = draw(st.sampled_from([*range(70, 89), 90, 91, 92, *range(94, 100)]))
+    group = draw(st.sampled_from([*range(50, 66), *range(70, 89), 90, 91, 92, *range(94, 100)]))
     return f"9{draw(st.integers(0, 99)):02d}-{group}-{draw(st.integers(0, 9999)):04d}"
 
 

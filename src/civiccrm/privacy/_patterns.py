@@ -680,14 +680,17 @@ _NINE: Final = re.compile(
 )
 _ITIN_SHAPE: Final = re.compile(
     r"9(?<![\w\-]9)(?<![0-9][ ./\-]9)[0-9]{2}"
-    r"(?:(?P<sep>[\- ])(?:7[0-9]|8[0-8]|9[0-24-9])(?P=sep)[0-9]{4}|(?:7[0-9]|8[0-8]|9[0-24-9])[0-9]{4})"
+    r"(?:(?P<sep>[\- ])(?:5[0-9]|6[0-5]|7[0-9]|8[0-8]|9[0-24-9])(?P=sep)[0-9]{4}"
+    r"|(?:5[0-9]|6[0-5]|7[0-9]|8[0-8]|9[0-24-9])[0-9]{4})"
     r"(?![\w\-]|[ ./\-][0-9])"
 )
 _SSN_CONTEXT: Final = re.compile(r"(?i)\bssns?\b|\bss\s?#|\bss\s?no\b|\bsocial\b|\bsoc\.?\s?sec\b")
 _ITIN_CONTEXT: Final = re.compile(
     r"(?i)\bitins?\b|\bindividual\s+taxpayer\b|\btaxpayer\s+id(?:entification)?\b|\btin\b"
 )
-_ITIN_GROUPS: Final = frozenset([*range(70, 89), *range(90, 93), *range(94, 100)])
+#: The IRS's ITIN group digits (the fourth and fifth): 50-65 (added in 2011), 70-88,
+#: 90-92 and 94-99.
+_ITIN_GROUPS: Final = frozenset([*range(50, 66), *range(70, 89), *range(90, 93), *range(94, 100)])
 
 
 def _ssn_valid(digits: str) -> bool:
@@ -743,7 +746,7 @@ class UsSsnDetector:
 class UsItinDetector:
     """
     US Individual Taxpayer Identification Numbers: ``9xx-gg-xxxx`` with the group in
-    70-88, 90-92 or 94-99 (score 0.85, 0.95 with "ITIN", "TIN" or "taxpayer
+    50-65, 70-88, 90-92 or 94-99 (score 0.85, 0.95 with "ITIN", "TIN" or "taxpayer
     identification" within 40 characters before or 20 after), and nine bare digits only
     right after such a context word (0.95).
 
