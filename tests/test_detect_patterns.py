@@ -199,6 +199,8 @@ def test_phone_found(text: str, expected: str) -> None:
         ("☎ 555-0134", "555-0134"),
         ("text me: 555-0134", "555-0134"),
         ("fax 555-0199", "555-0199"),
+        ("pt called re: benefits, cb 555-0199", "555-0199"),
+        ("Occupant c/b 230-0426.", "230-0426"),
     ],
 )
 def test_local_phone_with_context(text: str, expected: str) -> None:
@@ -597,6 +599,8 @@ DOB = DateOfBirthDetector()
         ("14 March 1985 (DOB)", "14 March 1985"),
         ("3/14/85 is her birthday", "3/14/85"),
         ("Age 41, dob 1985.03.14", "1985.03.14"),
+        ("DOB 03141985, verified", "03141985"),
+        ("dob: 19850314", "19850314"),
         ("DOB\n02/29/1984", "02/29/1984"),
     ],
 )
@@ -616,6 +620,8 @@ def test_dob_found(text: str, expected: str) -> None:
         "DOB 02/30/1985",  # no such day
         "DOB 13/13/1985",
         "born 1985",  # a year is not a date
+        "DOB 13141985",  # eight digits that are no date
+        "DOB 123141985",  # nine digits
         "born at 10:30 on the farm",
     ],
 )
@@ -665,6 +671,7 @@ PASSPORT = PassportDetector()
         ("Illinois drivers licence no. A12345678901", "A12345678901"),
         ("DL# D1234567", "D1234567"),
         ("DL IL A123-4567-8901 verified", "A123-4567-8901"),
+        ("NJ driver's license A1234 56789 01234 on file", "A1234 56789 01234"),
         ("driver license number is 12345678", "12345678"),
         ("NY DL 123 456 789", "123 456 789"),
         ("state ID number S1234567", "S1234567"),

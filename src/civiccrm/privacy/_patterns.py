@@ -364,14 +364,14 @@ _GENERIC_LABELS: Final = _word_set("no num nbr number numbers")
 #: Words after which ``#``, ``No.`` or "number" labels a phone: "phone number",
 #: "call back number", "cell #", "my number".
 _PHONE_LABEL_WORDS: Final = _word_set(
-    "call calls called calling back callback phone phones cell cellphone cellular mobile "
+    "call calls called calling back callback cb phone phones cell cellphone cellular mobile "
     "tel telephone text sms whatsapp reach contact fax ph home work office business "
     "daytime evening direct main best alternate alt emergency landline my your his her "
     "their our the this that same new old a"
 )
 _PHONE_CONTEXT: Final = re.compile(
     r"(?i)\b(?:call(?:ed|ing|s)?|phone[ds]?|cell(?:phone|ular)?|mobile|tel|telephone|"
-    r"text(?:ed|ing)?|reach(?:ed)?|numbers?|fax|ph)\b|\u260e|\U0001f4de"
+    r"text(?:ed|ing)?|reach(?:ed)?|numbers?|fax|ph|cb|c/b)\b|\u260e|\U0001f4de"
 )
 _DIGIT_GROUPS: Final = re.compile(r"[0-9]+")
 #: How people group the digits of a NANP number written without ``+``.
@@ -528,7 +528,8 @@ class PhoneDetector:
     Phone numbers that ``phonenumbers`` holds valid, score 0.9: numbers of ``region``
     and international ones written with ``+`` (or ``011`` from a NANP region). In NANP
     regions, seven-digit local numbers (``555-0134``, ``555 0134``) within 30 characters
-    of a phone word (call, phone, cell, mobile, tel, text, reach, number, fax, ☎) too,
+    of a phone word (call, phone, cell, mobile, tel, text, reach, number, fax, cb for
+    "call back", ☎) too,
     score 0.6.
 
     A number attached to letters or labelled as another kind of number (``SR-``,
@@ -1003,6 +1004,7 @@ _DATE: Final = re.compile(
       | (?P<mm>{_MONTH})\.?[ ]{{1,2}}(?P<md>[0-9]{{1,2}}){_ORDINAL},?[ ]{{1,2}}(?P<my>[0-9]{{4}})
       | (?P<dd>[0-9]{{1,2}}){_ORDINAL}[ ]{{1,2}}(?:of[ ])?(?P<dm>{_MONTH})\.?,?[ ]{{1,2}}(?P<dy>[0-9]{{4}})
       | (?P<ad>[0-9]{{1,2}})(?P<s3>[\- ])(?P<am>{_MONTH})(?P=s3)(?P<ay>[0-9]{{4}}|[0-9]{{2}})
+      | (?P<k>[0-9]{{8}})
     )
     (?!\w|[/.\-][0-9])
     """,
@@ -1054,6 +1056,11 @@ def _date_ok(m: re.Match[str]) -> bool:
         return _real_date(years, a, b) or _real_date(years, b, a)
     if g("iy") is not None:
         return _real_date(_year(g("iy")), int(g("im")), int(g("id")))
+    if g("k") is not None:  # eight digits: MMDDYYYY or YYYYMMDD
+        k = g("k")
+        return _real_date(_year(k[4:]), int(k[:2]), int(k[2:4])) or _real_date(
+            _year(k[:4]), int(k[4:6]), int(k[6:])
+        )
     for month, day, year in (("mm", "md", "my"), ("dm", "dd", "dy"), ("am", "ad", "ay")):
         if g(month) is not None:
             number = _MONTH_NAMES[g(month)[:3].lower()]
@@ -1065,7 +1072,8 @@ def _date_ok(m: re.Match[str]) -> bool:
 class DateOfBirthDetector:
     """
     Dates of birth: a date (``03/14/1985``, ``3-14-85``, ``1985-03-14``, ``March 14,
-    1985``, ``14 March 1985``, ``Mar. 14th 1985``, ``14-MAR-1985``) that is a real
+    1985``, ``14 March 1985``, ``Mar. 14th 1985``, ``14-MAR-1985``, ``03141985``,
+    ``19850314``) that is a real
     calendar date, only next to a birth context word (born, birth, birthday, birthdate,
     date of birth, DOB, D.O.B., age). The context must come within 40 characters
     before the date with no other date, sentence break or scheduling word
@@ -1148,6 +1156,7 @@ _DL_CONTEXT: Final = _Keywords(
 )
 _DL_TOKEN: Final = re.compile(
     r"(?<![\w/.\-])(?:[0-9]{3}(?: [0-9]{3}){2,3}(?![ ]?[0-9])|"
+    r"[A-Za-z][0-9]{4} [0-9]{5} [0-9]{5}(?![ ]?[0-9])|"  # New Jersey: A1234 56789 01234
     r"(?=[A-Za-z\-]*[0-9])[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){3,27})"
     r"(?![\w/\-]|\.[A-Za-z0-9])"
 )
@@ -1210,7 +1219,8 @@ class DriverLicenseDetector:
     """
     Driver's licence numbers: an id of 5 to 20 letters and digits with at least one
     digit, hyphens allowed between them (Illinois ``A123-4567-8901``, a letter and 11
-    digits, ``123 456 789``), within 30 characters after "driver's license", "driver
+    digits, ``123 456 789``, New Jersey ``A1234 56789 01234``), within 30 characters
+    after "driver's license", "driver
     license", "drivers licence", "DL", "DL#", "CDL", "licence no.", "license number" or
     "state ID", with only connecting words between. Phone numbers, dates and case
     numbers are not licences. Score 0.8.
