@@ -135,6 +135,12 @@ def test_surname_first_in_lists() -> None:
         ("CLIENT: OBRIEN, TYLER\nDOB: 2 October 1977", ["OBRIEN, TYLER"]),
         ("Caller: It's Latoya Walsh.", ["Latoya Walsh"]),
         ("Please call me back.\n\nBrooke\n", ["Brooke"]),
+        (
+            "Clients: WHITEHEAD, Cody (DOB 1/2/1990) and LEE, Anna.",
+            ["WHITEHEAD, Cody", "LEE, Anna"],
+        ),
+        ("NOTE, Maria called back.", ["Maria"]),
+        ("Meet at CITY HALL, Anna said.", ["Anna"]),
     ],
 )
 def test_surname_first_and_middle_initials(text: str, expected: list[str]) -> None:
@@ -589,3 +595,23 @@ def test_context_finds_what_the_phrase_regex_finds(pieces: list[str], cut: int) 
     if ours is not None and plain is not None:
         assert ours.span() == plain.span()
         assert ours.groupdict() == plain.groupdict()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("hey this is erica harvey um calling about the fence", ["erica harvey"]),
+        ("hi my name is latoya and i live on oak", ["latoya"]),
+        ("this is carlos calling back about my bill", ["carlos"]),
+        ("name\u2019s dave okafor.", ["dave okafor"]),
+        ("i am brandon from apartment 4", ["brandon"]),
+        ("this is about the trash", []),
+        ("i am sorry to bother you", []),
+        ("i am will", []),  # also an English word: too uncertain in lower case
+        ("my name is on the lease", []),
+    ],
+)
+def test_names_typed_in_lower_case_after_a_self_introduction(
+    text: str, expected: list[str]
+) -> None:
+    assert spans(NAMES, text) == expected

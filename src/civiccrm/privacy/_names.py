@@ -272,7 +272,40 @@ _PLACE_PREPOSITIONS: Final = _words(
     during like than into through"""
 )
 _SURNAME_BEFORE_RE: Final = re.compile(
-    rf"(?=[{_U}])(?<![\w'\u2019@.\-])(?P<sur>{_NAME_WORD})[ \t]*$"
+    rf"(?=[{_U}])(?<![\w'\u2019@.\-])"
+    rf"(?P<sur>{_NAME_WORD}|[A-Z][A-Z'\u2019]*[A-Z](?:-[A-Z][A-Z'\u2019]*[A-Z])?)[ \t]*$"
+)
+_CAPS_WORD_BEFORE_RE: Final = re.compile(r"(?=[A-Z])\b[A-Z]{2,}[ \t]+$")
+#: Where a lower-case self-introduction puts the name: after the key, when the word
+#: before it is one of these ("this is", "my name is", "i am", "i'm", "it's").
+_LOWER_INTRO_KEYS: Final = (
+    (" is ", frozenset({"this", "name", "it"})),
+    (" am ", frozenset({"i"})),
+    ("'m ", frozenset({"i'", "i"})),
+    ("\u2019m ", frozenset({"i\u2019", "i"})),
+    ("'s ", frozenset({"it'", "name'"})),
+    ("\u2019s ", frozenset({"it\u2019", "name\u2019"})),
+)
+_LOWER_NAME_RE: Final = re.compile(
+    r"[ \t]*(?P<given>[a-z][a-z'\u2019-]*[a-z])"
+    r"(?:[ \t]+(?P<sur>[a-z][a-z'\u2019-]*[a-z]))?(?![\w@'\u2019-])"
+)
+#: Words that follow a name in speech and are no surname ("this is maria calling").
+_LOWER_NOT_SURNAMES: Final = _words(
+    """calling called call again here speaking and i um uh er from at with about
+    regarding returning the my your on in to for of is was just so hi hello hey too
+    also back over ok okay again yes no please thanks thank you sir maam ma'am who
+    that this it and or but if when what how why where there here now today tonight
+    yesterday tomorrow um hmm well like actually"""
+)
+#: Words in capitals before a comma that are no surname ("NOTE, Maria called").
+_CAPS_NOT_SURNAMES: Final = _words(
+    """NOTE NOTES FYI ATTN ATTENTION URGENT UPDATE UPDATED RE FW FWD CC BCC PS NB OK OKAY
+    HI HELLO HEY DEAR THANKS YES NO ASAP TODO IMPORTANT REMINDER WARNING ALERT SUBJECT
+    TO FROM DATE SENT CASE CLIENT CALLER AGENT STAFF USER NAME ADDRESS PHONE EMAIL DOB
+    SSN ITIN ID NEW OLD CLOSED OPEN PENDING DONE YESTERDAY TODAY TOMORROW AM PM AND OR
+    THE CITY STATE COUNTY DEPT DEPARTMENT OFFICE TEAM UNIT RESIDENT TENANT LANDLORD
+    OWNER APPLICANT REQUESTER COMPLAINANT SR TICKET REF REQUEST"""
 )
 
 _WORD, _INITIAL, _TITLE, _PART, _ROMAN = range(5)
@@ -611,8 +644,49 @@ class PersonNameDetector:
                 continue  # "Okafor, Anna" already taken
             run_text = run.group(0)
             found.extend(self._scan(text, _tokens(run), names, _has_street_word(run_text)))
+        if " is " in text or "m " in text or "s " in text:  # the phrases below need one
+            found.extend(self._lower_case_intros(text, names))
         found.sort(key=lambda f: f.start)
         return found
+
+    def _lower_case_intros(self, text: str, names: Mapping[str, GivenName]) -> list[Finding]:
+        """A name typed or transcribed in lower case right after "this is", "my name
+        is", "i am", "i'm" or "it's" ("hey this is erica harvey um calling about"): a
+        listed given name that is no English word, and the next word as its surname
+        unless it is a common word. Score 0.8 with a surname, 0.7 without."""
+        low = text.lower()
+        out: list[Finding] = []
+        for key, before in _LOWER_INTRO_KEYS:
+            i = low.find(key)
+            while i >= 0:
+                at = i + len(key)
+                prev = low[max(0, i - 12) : i + (1 if key[0] in "'\u2019" else 0)]
+                words = prev.rsplit(None, 1)
+                m = _LOWER_NAME_RE.match(text, at) if words and words[-1] in before else None
+                i = low.find(key, at)
+                if m is None:
+                    continue
+                given = m.group("given")
+                cap = given.capitalize()
+                info = names.get(cap)
+                if (
+                    info is None
+                    or info.is_word
+                    or cap in NOT_GIVEN_NAMES
+                    or cap in AMBIGUOUS_GIVEN_NAMES
+                    or cap in WORDLIKE_GIVEN_NAMES
+                ):
+                    continue
+                sur = m.group("sur")
+                if sur is not None and (
+                    sur in _LOWER_NOT_SURNAMES or sur.capitalize() in _NON_SURNAMES
+                ):
+                    sur = None
+                end = m.end("sur") if sur is not None else m.end("given")
+                out.append(
+                    Finding(PiiType.PERSON, m.start("given"), end, 0.8 if sur else 0.7, self.name)
+                )
+        return out
 
     def _scan(
         self,
@@ -905,7 +979,7 @@ class PersonNameDetector:
         return pos == 0 or bool(_SENTENCE_START_RE.search(text, pos - 6, pos))
 
     def _surname_first(self, text: str, names: Mapping[str, GivenName]) -> Iterator[Finding]:
-        """Surname first: "Okafor, Anna", "Lee, Anna K.", "OKAFOR, ANNA"."""
+        """Surname first: "Okafor, Anna", "Lee, Anna K.", "OKAFOR, ANNA", "OKAFOR, Anna"."""
         if "," not in text:
             return
         reach = 0  # no two findings overlap ("Lee, Anna, Maria")
@@ -914,7 +988,16 @@ class PersonNameDetector:
             if not self._listed_given(given, names) or _DIGIT_AFTER_RE.match(text, m.end()):
                 continue  # "Springfield, May 5"
             sur_m = _SURNAME_BEFORE_RE.search(text, max(0, m.start() - 40), m.start())
-            if sur_m is None or not self._listed_surname(text, sur_m.group("sur"), sur_m.start()):
+            if sur_m is None:
+                continue
+            sur = sur_m.group("sur")
+            if sur.isupper():  # "WHITEHEAD, Cody"
+                if sur in _CAPS_NOT_SURNAMES or _CAPS_WORD_BEFORE_RE.search(
+                    text, max(0, sur_m.start() - 24), sur_m.start()
+                ):
+                    continue  # "NOTE, Maria"; "CITY HALL, Maria": a longer name in capitals
+                sur = sur.capitalize()
+            if not self._listed_surname(text, sur, sur_m.start()):
                 continue
             if _AND_AFTER_RE.match(text, m.end()) or sur_m.start() < reach:
                 continue  # "Patton, Alexander and Moore", a firm; "John, Mary and Peter"
