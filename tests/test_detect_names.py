@@ -615,3 +615,37 @@ def test_names_typed_in_lower_case_after_a_self_introduction(
     text: str, expected: list[str]
 ) -> None:
     assert spans(NAMES, text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "I live at 12 Oak Street Rear, Tulsa, OK 74128 since May",
+            ["12 Oak Street Rear, Tulsa, OK 74128"],
+        ),
+        ("Leak reported at 455 Pine Ave Bsmt today", ["455 Pine Ave Bsmt"]),
+        ("Tenant at 742 Evergreen Terrace 2nd floor called", ["742 Evergreen Terrace 2nd floor"]),
+        ("Mail: 55 Main St Trlr 4, Macon, GA 31201", ["55 Main St Trlr 4, Macon, GA 31201"]),
+        ("RR 5 Box 61, Dover, DE 19901", ["RR 5 Box 61, Dover, DE 19901"]),
+        ("send it to Rural Route 2, Box 14A please", ["Rural Route 2, Box 14A"]),
+        ("Send to P.O. Box 5 and HC 2 Box 3", ["P.O. Box 5", "HC 2 Box 3"]),
+        ("Water leak at 1 Main Street, basement.", ["1 Main Street"]),
+        ("the box in room 2 is empty", []),
+    ],
+)
+def test_address_units_without_numbers_and_rural_routes(text: str, expected: list[str]) -> None:
+    assert spans(ADDRESSES, text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('Engaged client who goes by "Tex". Approx age 54.', ["Tex"]),
+        ("He is known as Smokey on the block.", ["Smokey"]),
+        ("the park known as Lincoln Park", []),
+        ("went by Main Street", []),
+    ],
+)
+def test_nicknames_after_goes_by_and_known_as(text: str, expected: list[str]) -> None:
+    assert spans(NAMES, text) == expected

@@ -5,7 +5,8 @@ An address is a house number, an optional direction, one to five street-name wor
 street suffix from the USPS list (``Street``, ``St``, ``Ave.``, ``Haven``, ``Mountains``
 ...), an optional direction after it and an optional unit (``Apt. 194``, ``Suite 200``,
 ``# 3B``), then, when present, the city, state and ZIP code (``, Springfield, IL 62704``
-or on the next line). PO boxes and military addresses (``PSC 1234, Box 5678`` /
+or on the next line). PO boxes, rural routes (``RR 5 Box 61``) and military addresses
+(``PSC 1234, Box 5678`` /
 ``Unit 0930 Box 0211`` / ``USNS Smith`` with their ``APO``/``FPO``/``DPO`` line) count too.
 Intersections ("the corner of 5th and Monroe") do not: they have no house number.
 
@@ -277,7 +278,11 @@ UNIT_DESIGNATORS: Final[Mapping[str, str]] = {
     "apartment": "APT", "apt": "APT", "unit": "UNIT", "suite": "STE", "ste": "STE",
     "floor": "FL", "fl": "FL", "room": "RM", "rm": "RM", "building": "BLDG",
     "bldg": "BLDG", "lot": "LOT", "space": "SPC", "spc": "SPC", "trailer": "TRLR",
-    "trlr": "TRLR", "department": "DEPT", "dept": "DEPT", "#": "#",
+    "trlr": "TRLR", "department": "DEPT", "dept": "DEPT", "#": "#", "rear": "REAR",
+    "basement": "BSMT", "bsmt": "BSMT", "front": "FRNT", "frnt": "FRNT", "upper": "UPPR",
+    "uppr": "UPPR", "lower": "LOWR", "lowr": "LOWR", "penthouse": "PH", "ph": "PH",
+    "lobby": "LBBY", "lbby": "LBBY", "hangar": "HNGR", "hngr": "HNGR",
+    "slip": "SLIP", "pier": "PIER", "stop": "STOP",
 }  # fmt: skip
 
 #: US states, DC and territories: USPS abbreviation -> name.
@@ -348,11 +353,17 @@ _NAME_WORD = (
 _SUFFIX = rf"(?P<suffix>(?:{_alternation(_ABBREVS)})(?![\w'\u2019-])\.?|(?:{_alternation(_FULLS)})(?![\w'\u2019-]))"
 _UNIT = (
     r"(?P<unit>[ \t]*,?[ \t]*"
-    r"(?:(?:Apartment|Apt|APT|apt|Unit|UNIT|unit|Suite|SUITE|suite|Ste|STE|Fl|FL|Floor"
-    r"|Rm|RM|Room|Bldg|BLDG|Building|Lot|Spc|Trlr|Dept)\.?[ \t]*#?[ \t]*"
+    r"(?:(?:Apartment|Apt|APT|apt|Unit|UNIT|unit|Suite|SUITE|suite|Ste|STE|ste|Fl|FL|fl"
+    r"|Floor|FLOOR|floor|Rm|RM|rm|Room|ROOM|room|Bldg|BLDG|bldg|Building|building|Lot|LOT"
+    r"|lot|Spc|SPC|spc|Space|space|Trlr|TRLR|trlr|Trailer|trailer|Dept|DEPT|dept"
+    r"|Hngr|Slip|Pier|Stop)\.?[ \t]*#?[ \t]*"
     r"|\#[ \t]*)"
     r"(?:\d{1,6}(?:-?[A-Za-z]\b)?|[A-Za-z](?:-?\d{1,5})?)(?![\w-])"
-    r"|[ \t]*,?[ \t]+\d{1,2}(?:st|nd|rd|th)[ \t]+Floor)"
+    # USPS designators that take no number: "Rear", "Bsmt", "Frnt", "Uppr", "Lowr", "Ph".
+    # (Capitalised only: "at 1 Main Street, basement" is where in the building.)
+    r"|[ \t]*,?[ \t]*(?:Rear|REAR|Bsmt|BSMT|Basement|Frnt|FRNT|Front"
+    r"|Uppr|UPPR|Upper|Lowr|LOWR|Lower|Ph|PH|Penthouse|Lbby|Lobby)\.?(?![\w-])"
+    r"|[ \t]*,?[ \t]+\d{1,2}(?:st|nd|rd|th)[ \t]+(?:Floor|FLOOR|floor|Fl|FL|fl)\b\.?)"
 )
 _CITY_WORD = r"[A-Z][a-z'\u2019]*(?:[A-Z][a-z'\u2019]+)?(?:[-.][ \t]?[A-Z]?[a-z'\u2019]+)*\.?"
 _ZIP = r"\d{5}(?:-\d{4})?"
@@ -377,11 +388,36 @@ _STREET_RE: Final = re.compile(
     rf"{_UNIT}?"
     rf"{_TAIL}?"
 )
+#: The same with the shortest street name first: tried where the longest scores 0
+#: ("55 Main St Trlr 4": Trlr is a suffix too, and a unit designator).
+_STREET_SHORT_RE: Final = re.compile(
+    rf"(?=\d)(?<![\w$#.,/+\-])(?<!\d:){_NUMBER}(?![ \t]*(?:[AaPp]\.?[Mm]\b|[AaPp]\.[Mm]\.))[ \t]+"
+    rf"(?:(?P<predir>{_DIRECTION})\.?[ \t]+)?"
+    rf"(?P<name>{_NAME_WORD}(?:[ \t]+{_NAME_WORD}){{0,4}}?)[ \t]+"
+    rf"{_SUFFIX}"
+    rf"(?:[ \t]+(?P<postdir>(?:N|S|E|W|NE|NW|SE|SW)\.?(?![\w-])"
+    rf"|(?:North|South|East|West)(?=[ \t]*(?:,|\r?\n|$|Apt|Unit|Suite|Ste|\#))))?"
+    rf"{_UNIT}?"
+    rf"{_TAIL}?"
+)
 
 _PO_BOX_RE: Final = re.compile(
     rf"(?=[Pp])(?<![\w])(?:P\.?[ \t]?O\.?|p\.?[ \t]?o\.?|Post[ \t]+Office|POST[ \t]+OFFICE)[ \t]*"
     rf"(?:Box|BOX|box)[ \t]*(?:\#|No\.?)?[ \t]*\d{{1,8}}(?![\w-]){_TAIL}?"
 )
+
+#: Rural routes and highway contract routes: "RR 5 Box 61", "Rural Route 2, Box 14A",
+#: "HC 3 Box 12".
+_RURAL_RE: Final = re.compile(
+    r"(?=[RrHS])(?<![\w])(?:RR|R\.R\.|Rural[ \t]+Route|RURAL[ \t]+ROUTE|rural[ \t]+route|HC"
+    r"|Highway[ \t]+Contract|Star[ \t]+Route)[ \t]*\#?[ \t]*\d{1,3}[ \t]*,?[ \t]*"
+    rf"(?:Box|BOX|box)[ \t]*\d{{1,5}}[A-Za-z]?(?![\w-]){_TAIL}?"
+)
+
+
+def _match_start(m: re.Match[str]) -> int:
+    return m.start()
+
 
 _MILITARY_RE: Final = re.compile(
     r"(?=[PCUADF])(?<![\w])(?:"
@@ -440,7 +476,8 @@ _ENDS_ADDRESS_RE: Final = re.compile(r"[ \t]*(?:[,;:()\[\]\"'\u2019.!?/|-]|\r?\n
 class UsAddressDetector:
     """
     Finds US street addresses (``742 Evergreen Terrace``, ``4759 William Haven Apt. 194
-    West Corey, CA 90152``), PO boxes and military addresses. The span takes the unit
+    West Corey, CA 90152``), PO boxes, rural routes (``RR 5 Box 61``) and military
+    addresses. The span takes the unit
     and the city, state and ZIP code when they follow the street line. Score 0.9 for a
     number and a suffix, 0.95 with a city and state or ZIP, 0.8 for a street written
     in lower case.
@@ -472,7 +509,12 @@ class UsAddressDetector:
                 score = 0.95
             taken.append((m.start(), m.end()))
             yield self._finding(text, m.start(), m.end(), score)
-        po_boxes = _PO_BOX_RE.finditer(text) if any(w in text for w in _BOX_WORDS) else ()
+        boxes = any(w in text for w in _BOX_WORDS)
+        po_boxes = (
+            sorted([*_PO_BOX_RE.finditer(text), *_RURAL_RE.finditer(text)], key=_match_start)
+            if boxes
+            else ()
+        )
         for m in po_boxes:
             score = 0.95 if m.group("tail") else 0.9
             taken.append((m.start(), m.end()))
@@ -485,6 +527,11 @@ class UsAddressDetector:
             if k and taken[k - 1][1] > start:
                 continue  # inside a PO box or military address
             score = self._street_score(text, m)
+            if not score and " " in m.group("name"):
+                short = _STREET_SHORT_RE.match(text, start)
+                if short is not None and short.end("name") < m.end("name"):
+                    m, end = short, short.end()
+                    score = self._street_score(text, m)
             if score:
                 yield self._finding(text, start, end, score)
 

@@ -479,6 +479,9 @@ _CONTEXT_PHRASES: Final[tuple[tuple[str, str, frozenset[str], int], ...]] = (
         1,
     ),
     ("s", r"\bon\s+behalf\s+", frozenset({"of"}), 2),
+    # Nicknames: "goes by Tex", "known as Smokey", "a.k.a. Junior".
+    ("s", r"\b(?:goes|go|went|going|known|also\s+known)\s+", frozenset({"by", "as"}), 2),
+    ("s", r"\b", frozenset({"aka", "a.k.a", "a.k.a.", "nicknamed", "alias"}), 0),
     ("s", r"\b(?:name|this)\s+", frozenset({"is"}), 1),
     ("s", r"\bthank\s+", frozenset({"you"}), 1),
     (
@@ -505,7 +508,9 @@ def _context_re(word: str) -> re.Pattern[str]:
             alternatives[strength].append(before + re.escape(word))
     groups = "|".join(f"(?P<{k}>{'|'.join(v) if v else '(?!)'})" for k, v in alternatives.items())
     return re.compile(
-        rf"(?:{groups})[ \t]*[,:.\-\u2013\u2014]?[ \t]*(?:\r?\n[ \t]*){{0,3}}$", re.IGNORECASE
+        rf"(?:{groups})[ \t]*[,:.\-\u2013\u2014]?[ \t]*(?:\r?\n[ \t]*){{0,3}}"
+        "[\"\u201c'\u2018(]?$",
+        re.IGNORECASE,
     )
 
 
