@@ -609,6 +609,8 @@ def test_context_finds_what_the_phrase_regex_finds(pieces: list[str], cut: int) 
         ("i am sorry to bother you", []),
         ("i am will", []),  # also an English word: too uncertain in lower case
         ("my name is on the lease", []),
+        ("[5/8 2:53 PM] Resident: latoya okafor", ["latoya okafor"]),
+        ("Caller: keith.garcia@yahoo.com.", []),  # an email's local part is no name here
     ],
 )
 def test_names_typed_in_lower_case_after_a_self_introduction(
@@ -645,7 +647,10 @@ def test_address_units_without_numbers_and_rural_routes(text: str, expected: lis
         ("He is known as Smokey on the block.", ["Smokey"]),
         ("the park known as Lincoln Park", []),
         ("went by Main Street", []),
+        ("Occupant cb 230-0426. Tech Tesfaye #708", ["Tesfaye"]),
+        ("Caseworker: Anna Lee", ["Anna Lee"]),
+        ("Tech Support will call", []),
     ],
 )
-def test_nicknames_after_goes_by_and_known_as(text: str, expected: list[str]) -> None:
+def test_nicknames_and_staff_named_by_their_role(text: str, expected: list[str]) -> None:
     assert spans(NAMES, text) == expected

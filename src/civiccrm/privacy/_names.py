@@ -285,10 +285,29 @@ _LOWER_INTRO_KEYS: Final = (
     ("\u2019m ", frozenset({"i\u2019", "i"})),
     ("'s ", frozenset({"it'", "name'"})),
     ("\u2019s ", frozenset({"it\u2019", "name\u2019"})),
+    # A label in a form, a transcript or a text thread: "Resident: akosua mensah".
+    (
+        ": ",
+        frozenset(
+            {
+                "resident",
+                "caller",
+                "name",
+                "client",
+                "tenant",
+                "contact",
+                "applicant",
+                "requester",
+                "complainant",
+                "customer",
+                "reporter",
+            }
+        ),
+    ),
 )
 _LOWER_NAME_RE: Final = re.compile(
     r"[ \t]*(?P<given>[a-z][a-z'\u2019-]*[a-z])"
-    r"(?:[ \t]+(?P<sur>[a-z][a-z'\u2019-]*[a-z]))?(?![\w@'\u2019-])"
+    r"(?:[ \t]+(?P<sur>[a-z][a-z'\u2019-]*[a-z]))?(?![\w@'\u2019-]|\.\w)"
 )
 #: Words that follow a name in speech and are no surname ("this is maria calling").
 _LOWER_NOT_SURNAMES: Final = _words(
@@ -479,6 +498,14 @@ _CONTEXT_PHRASES: Final[tuple[tuple[str, str, frozenset[str], int], ...]] = (
         1,
     ),
     ("s", r"\bon\s+behalf\s+", frozenset({"of"}), 2),
+    # Staff named after their role in reports and logs: "Inspector: Y. Her", "Tech
+    # Tesfaye #708".
+    (
+        "s",
+        r"\b",
+        frozenset({"inspector", "tech", "technician", "sanitarian", "caseworker", "clerk"}),
+        0,
+    ),
     # Nicknames: "goes by Tex", "known as Smokey", "a.k.a. Junior".
     ("s", r"\b(?:goes|go|went|going|known|also\s+known)\s+", frozenset({"by", "as"}), 2),
     ("s", r"\b", frozenset({"aka", "a.k.a", "a.k.a.", "nicknamed", "alias"}), 0),
@@ -649,14 +676,15 @@ class PersonNameDetector:
                 continue  # "Okafor, Anna" already taken
             run_text = run.group(0)
             found.extend(self._scan(text, _tokens(run), names, _has_street_word(run_text)))
-        if " is " in text or "m " in text or "s " in text:  # the phrases below need one
+        if " is " in text or "m " in text or "s " in text or ": " in text:  # needed below
             found.extend(self._lower_case_intros(text, names))
         found.sort(key=lambda f: f.start)
         return found
 
     def _lower_case_intros(self, text: str, names: Mapping[str, GivenName]) -> list[Finding]:
         """A name typed or transcribed in lower case right after "this is", "my name
-        is", "i am", "i'm" or "it's" ("hey this is erica harvey um calling about"): a
+        is", "i am", "i'm", "it's" or a label such as "Resident:" ("hey this is erica
+        harvey um calling about"): a
         listed given name that is no English word, and the next word as its surname
         unless it is a common word. Score 0.8 with a surname, 0.7 without."""
         low = text.lower()
