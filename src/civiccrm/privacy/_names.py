@@ -41,6 +41,7 @@ from importlib import resources
 from typing import Final, NamedTuple
 
 from civiccrm.privacy._addresses import STATES, STREET_SUFFIXES, _words
+from civiccrm.privacy._patterns import _lowered
 from civiccrm.privacy.detect import Finding, KnownEntities, PiiType
 
 __all__ = [
@@ -278,33 +279,11 @@ _SURNAME_BEFORE_RE: Final = re.compile(
 _CAPS_WORD_BEFORE_RE: Final = re.compile(r"(?=[A-Z])\b[A-Z]{2,}[ \t]+$")
 #: Where a lower-case self-introduction puts the name: after the key, when the word
 #: before it is one of these ("this is", "my name is", "i am", "i'm", "it's").
-_LOWER_INTRO_KEYS: Final = (
-    (" is ", frozenset({"this", "name", "it"})),
-    (" am ", frozenset({"i"})),
-    ("'m ", frozenset({"i'", "i"})),
-    ("\u2019m ", frozenset({"i\u2019", "i"})),
-    ("'s ", frozenset({"it'", "name'"})),
-    ("\u2019s ", frozenset({"it\u2019", "name\u2019"})),
+_LOWER_INTROS: Final = (
+    "this is ", "name is ", "i am ", "i'm ", "i\u2019m ",
     # A label in a form, a transcript or a text thread: "Resident: akosua mensah".
-    (
-        ": ",
-        frozenset(
-            {
-                "resident",
-                "caller",
-                "name",
-                "client",
-                "tenant",
-                "contact",
-                "applicant",
-                "requester",
-                "complainant",
-                "customer",
-                "reporter",
-            }
-        ),
-    ),
-)
+    "resident: ", "caller: ", "name: ",
+)  # fmt: skip
 _LOWER_NAME_RE: Final = re.compile(
     r"[ \t]*(?P<given>[a-z][a-z'\u2019-]*[a-z])"
     r"(?:[ \t]+(?P<sur>[a-z][a-z'\u2019-]*[a-z]))?(?![\w@'\u2019-]|\.\w)"
@@ -676,50 +655,52 @@ class PersonNameDetector:
                 continue  # "Okafor, Anna" already taken
             run_text = run.group(0)
             found.extend(self._scan(text, _tokens(run), names, _has_street_word(run_text)))
-        if " is " in text or "m " in text or "s " in text or ": " in text:  # needed below
-            found.extend(self._lower_case_intros(text, names))
+        found.extend(self._lower_case_intros(text, names))
         found.sort(key=lambda f: f.start)
         return found
 
     def _lower_case_intros(self, text: str, names: Mapping[str, GivenName]) -> list[Finding]:
         """A name typed or transcribed in lower case right after "this is", "my name
-        is", "i am", "i'm", "it's" or a label such as "Resident:" ("hey this is erica
-        harvey um calling about"): a
-        listed given name that is no English word, and the next word as its surname
-        unless it is a common word. Score 0.8 with a surname, 0.7 without."""
-        low = text.lower()
-        out: list[Finding] = []
-        for key, before in _LOWER_INTRO_KEYS:
-            i = low.find(key)
-            while i >= 0:
-                at = i + len(key)
-                prev = low[max(0, i - 12) : i + (1 if key[0] in "'\u2019" else 0)]
-                words = prev.rsplit(None, 1)
-                m = _LOWER_NAME_RE.match(text, at) if words and words[-1] in before else None
-                i = low.find(key, at)
-                if m is None:
-                    continue
-                given = m.group("given")
-                cap = given.capitalize()
-                info = names.get(cap)
-                if (
-                    info is None
-                    or info.is_word
-                    or cap in NOT_GIVEN_NAMES
-                    or cap in AMBIGUOUS_GIVEN_NAMES
-                    or cap in WORDLIKE_GIVEN_NAMES
-                ):
-                    continue
-                sur = m.group("sur")
-                if sur is not None and (
-                    sur in _LOWER_NOT_SURNAMES or sur.capitalize() in _NON_SURNAMES
-                ):
-                    sur = None
-                end = m.end("sur") if sur is not None else m.end("given")
-                out.append(
-                    Finding(PiiType.PERSON, m.start("given"), end, 0.8 if sur else 0.7, self.name)
-                )
-        return out
+        is", "i am", "i'm" or a label such as "Resident:" ("hey this is erica
+        harvey um calling about"): a listed given name that is no English word, and
+        the next word as its surname unless it is a common word. Score 0.8 with a
+        surname, 0.7 without."""
+        low = _lowered(text)
+        matches: list[re.Match[str]] = []
+        for phrase in _LOWER_INTROS:
+            k = low.find(phrase)
+            while k >= 0:
+                at = k + len(phrase)
+                start, k = k, low.find(phrase, at)
+                if start and (low[start - 1].isalnum() or low[start - 1] == "_"):
+                    continue  # inside a word ("visit is ...")
+                if not "a" <= text[at : at + 1] <= "z":
+                    continue  # no lower-case word after it ("Caller: Yes")
+                m = _LOWER_NAME_RE.match(text, at)
+                if m is not None:
+                    matches.append(m)
+        found: list[Finding] = []
+        for m in matches:
+            given = m.group("given")
+            cap = given.capitalize()
+            info = names.get(cap)
+            if (
+                info is None
+                or info.is_word
+                or cap in NOT_GIVEN_NAMES
+                or cap in AMBIGUOUS_GIVEN_NAMES
+                or cap in WORDLIKE_GIVEN_NAMES
+            ):
+                continue
+            sur = m.group("sur")
+            if sur is not None and (
+                sur in _LOWER_NOT_SURNAMES or sur.capitalize() in _NON_SURNAMES
+            ):
+                sur = None
+            end = m.end("sur") if sur is not None else m.end("given")
+            score = 0.8 if sur else 0.7
+            found.append(Finding(PiiType.PERSON, m.start("given"), end, score, self.name))
+        return found
 
     def _scan(
         self,

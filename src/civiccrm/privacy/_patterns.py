@@ -132,9 +132,12 @@ class _Keywords:
     spans as ``pattern.finditer(text)`` when every match of ``pattern`` contains one of
     the literals within ``reach`` characters of its ends; with ``word_start``, at the
     start of a word (then "age" inside "message" or "page" opens no window).
+    ``first``: the letters a match can start with, in any case; the windows are
+    searched with a copy of ``pattern`` that looks ahead for one of them first (the
+    engine then skips to them, where a ``\\b`` first is tried at every position).
     """
 
-    __slots__ = ("literals", "pattern", "reach", "word_start")
+    __slots__ = ("fast", "literals", "pattern", "reach", "word_start")
 
     def __init__(
         self,
@@ -142,12 +145,15 @@ class _Keywords:
         pattern: re.Pattern[str],
         reach: int,
         *,
+        first: str,
         word_start: bool = False,
     ) -> None:
         self.literals = literals
         self.pattern = pattern
         self.reach = reach
         self.word_start = word_start
+        body = pattern.pattern.removeprefix("(?i)")
+        self.fast = re.compile(f"(?=(?i:[{first}]))(?:{body})", pattern.flags)
 
     def spans(self, text: str) -> list[tuple[int, int]]:
         low = _lowered(text)
@@ -174,7 +180,7 @@ class _Keywords:
             while i < len(hits) and hits[i] - reach <= we:
                 we = min(n, hits[i] + reach * 2)
                 i += 1
-            for m in self.pattern.finditer(text, ws, we):
+            for m in self.fast.finditer(text, ws, we):
                 span = m.span()
                 if m.end() == we and we < n:
                     whole = self.pattern.match(text, m.start())
@@ -997,6 +1003,7 @@ _MONTH: Final = (
 _ORDINAL: Final = r"(?:st|nd|rd|th)?"
 _DATE: Final = re.compile(
     rf"""
+    (?=[0-9JFMASONDjfmasond])  # a digit or a month's first letter: the engine skips ahead
     (?<![\w/.\-])
     (?:
         (?P<a>[0-9]{{1,2}})(?P<s1>[/.\-])(?P<b>[0-9]{{1,2}})(?P=s1)(?P<c>[0-9]{{4}}|[0-9]{{2}})
@@ -1018,6 +1025,7 @@ _DOB_CONTEXT: Final = _Keywords(
         r"\bdob\b|\bd\.o\.b\b\.?|\bb-?day\b|\baged?\b"
     ),
     reach=16,
+    first="dba",
     word_start=True,
 )
 _DOB_BLOCKERS: Final = re.compile(
@@ -1153,6 +1161,7 @@ _DL_CONTEXT: Final = _Keywords(
         r"\bC?DL\b(?:\s*\#)?|\bD\.L\.(?:\s*\#)?"
     ),
     reach=16,
+    first="dolsc",
 )
 _DL_TOKEN: Final = re.compile(
     r"(?<![\w/.\-])(?:[0-9]{3}(?: [0-9]{3}){2,3}(?![ ]?[0-9])|"
@@ -1171,6 +1180,7 @@ _PASSPORT_CONTEXT: Final = _Keywords(
         r"(?i)\bpassports?(?:\s*(?:card|book))?(?:\s*(?:no\b\.?|num\b\.?|nbr\b\.?|number\b|#))?"
     ),
     reach=16,
+    first="p",
     word_start=True,
 )
 _PASSPORT_TOKEN: Final = re.compile(
