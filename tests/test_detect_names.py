@@ -654,3 +654,21 @@ def test_address_units_without_numbers_and_rural_routes(text: str, expected: lis
 )
 def test_nicknames_and_staff_named_by_their_role(text: str, expected: list[str]) -> None:
     assert spans(NAMES, text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "Fine $63.00, hearing 09/11/2025.\n- S. Tesfaye, Code Enforcement Officer",
+            ["S. Tesfaye"],
+        ),
+        ("Next appt 6/25/26.\nJ. Joseph, Sanitarian\n", ["J. Joseph"]),
+        ("Regards,\nK. Okafor\n", ["K. Okafor"]),
+        ("Report\nC. Findings, Section 2\n", []),  # an outline item
+        ("- A. Background\n", []),
+        ("\nJ. Crew, Store 12", []),
+    ],
+)
+def test_initials_and_surname_signing_a_line(text: str, expected: list[str]) -> None:
+    assert spans(NAMES, text) == expected

@@ -568,6 +568,19 @@ _STREET_AND_RE: Final = re.compile(
 _MILITARY_AROUND_RE: Final = re.compile(r"[ \t]*,?[ \t]*\r?\n?[ \t]*(?:APO|FPO|DPO)\b")
 _SHIP_BEFORE_RE: Final = re.compile(r"(?=U)\b(?:USS|USNS|USNV|USCGC)[ \t]+$")
 _BUSINESS_AFTER_RE: Final = re.compile(r"['\u2019]s(?:[ \t]+[A-Z]|[ \t]*[,.;:!?)]|[ \t]*$)")
+#: Before a name at the start of a line: nothing but a dash, a bullet, a quote mark or
+#: a bracket.
+_LINE_START_RE: Final = re.compile(r"(?:^|\n)[ \t]*(?:[-\u2013\u2014*\u2022>][ \t]*)?\[?$")
+#: After initials and a surname on a signature line: a comma and a role. Either the line
+#: starts with a dash ("- S. Tesfaye, Code Enforcement Officer") or the role is a staff
+#: role ("J. Joseph, Sanitarian"); an outline item ("C. Findings, Section 2") is neither.
+_SIGNATURE_ROLE_RE: Final = re.compile(r"\]?,[ \t]*(?P<role>[A-Z][a-z]+)")
+_STAFF_ROLES: Final = _words(
+    """Inspector Officer Sanitarian Caseworker Manager Supervisor Director Clerk Technician
+    Specialist Coordinator Analyst Assessor Investigator Agent Worker Nurse Engineer
+    Planner Counselor Counsellor Advocate Navigator Dispatcher Deputy Chief"""
+)
+_DASH_LINE_START_RE: Final = re.compile(r"(?:^|\n)[ \t]*[-\u2013\u2014][ \t]*\[?$")
 # A message's signature: a given name alone on the last line.
 _SIGNATURE_BEFORE_RE: Final = re.compile(r"\n[ \t]*$")
 _SIGNATURE_AFTER_RE: Final = re.compile(r"[ \t]*(?:\r?\n[ \t]*)*\Z")
@@ -646,8 +659,14 @@ class PersonNameDetector:
                 # (_last_word, inlined: this runs for most capitalised words of a text)
                 start = run.start()
                 before = text[start - 32 if start > 32 else 0 : start].rstrip(punctuation)
-                if not before or (
-                    before.rsplit(None, 1)[-1].lower().strip(punctuation) not in context_words
+                if (
+                    not before
+                    or before.rsplit(None, 1)[-1].lower().strip(punctuation) not in context_words
+                ) and not (
+                    # initials on a signature line: "- S. Tesfaye, Code Enforcement Officer"
+                    run.group(0)[1:3] == ". "
+                    and _SIGNATURE_ROLE_RE.match(text, run.end())
+                    and _LINE_START_RE.search(text, max(0, start - 8), start)
                 ):
                     continue
             k = bisect.bisect_left(listed_starts, run.end()) if listed_starts else 0
@@ -934,11 +953,26 @@ class PersonNameDetector:
         if text[toks[i].end - 1] != ".":
             return None  # "A Smith" may be "A Smith & Co": only "A. Smith"
         end = self._title_name(toks, i)
-        if end is None or self._context(text, toks[i].start) is None:
+        if end is None:
+            return None
+        if self._context(text, toks[i].start) is None and not self._signature(
+            text, toks[i].start, toks[end].end
+        ):
             return None
         if not self._not_place(text, toks, i, end):
             return None
         return self._finding(text, toks[i].start, toks[end], 0.9), end
+
+    @staticmethod
+    def _signature(text: str, start: int, end: int) -> bool:
+        """Whether the name from ``start`` to ``end`` signs a line (see
+        :data:`_SIGNATURE_ROLE_RE`)."""
+        role = _SIGNATURE_ROLE_RE.match(text, end)
+        if role is None or not _LINE_START_RE.search(text, max(0, start - 8), start):
+            return False
+        return role.group("role") in _STAFF_ROLES or bool(
+            _DASH_LINE_START_RE.search(text, max(0, start - 8), start)
+        )
 
     def _not_place(self, text: str, toks: list[_Tok], i: int, end: int) -> bool:
         """False when tokens ``i..end`` name a place or body, not a person."""
