@@ -672,3 +672,18 @@ def test_nicknames_and_staff_named_by_their_role(text: str, expected: list[str])
 )
 def test_initials_and_surname_signing_a_line(text: str, expected: list[str]) -> None:
     assert spans(NAMES, text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("From: Hirut Haile <hhaile@stlouismo.gov>", ["Hirut Haile"]),
+        ("User EDWARD WAGNER (wagner.edward@yahoo.com)", ["EDWARD WAGNER"]),
+        ("From: ANJALI PATEL <anjali.patel@att.net>", ["ANJALI PATEL"]),
+        ("To: City of Tulsa <info@tulsa.gov>", []),
+        ("Contact Springfield Parks (parks@springfield.gov)", []),
+        ("From: Springfield 311 <311@springfield.gov>", []),
+    ],
+)
+def test_display_names_before_an_email_address(text: str, expected: list[str]) -> None:
+    assert spans(NAMES, text) == expected

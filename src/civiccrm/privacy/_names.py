@@ -288,6 +288,20 @@ _LOWER_NAME_RE: Final = re.compile(
     r"[ \t]*(?P<given>[a-z][a-z'\u2019-]*[a-z])"
     r"(?:[ \t]+(?P<sur>[a-z][a-z'\u2019-]*[a-z]))?(?![\w@'\u2019-]|\.\w)"
 )
+#: An email address in angle brackets or parentheses, as after a display name.
+_BRACKETED_EMAIL_RE: Final = re.compile(
+    r"[<(][ \t]*(?:mailto:)?(?P<local>[^\s@<>()\[\],;:\"]+)@[^\s<>()]+[ \t]*[>)]"
+)
+#: Labels that may stand before a display name on its line.
+_DISPLAY_LABELS: Final = _words(
+    """user username name client contact customer resident caller applicant sender
+    requester from to cc bcc by attn reply"""
+)
+#: The display name before it: one to four capitalised or all-capitals words.
+_DISPLAY_NAME_RE: Final = re.compile(
+    rf"(?:^|(?<=[\s:,;\"']))(?P<name>(?:[{_U}][\w'\u2019.-]*[ \t]+){{0,3}}[{_U}][\w'\u2019-]*)"
+    r"[\"']?[ \t]*$"
+)
 #: Words that follow a name in speech and are no surname ("this is maria calling").
 _LOWER_NOT_SURNAMES: Final = _words(
     """calling called call again here speaking and i um uh er from at with about
@@ -675,8 +689,49 @@ class PersonNameDetector:
             run_text = run.group(0)
             found.extend(self._scan(text, _tokens(run), names, _has_street_word(run_text)))
         found.extend(self._lower_case_intros(text, names))
+        if "@" in text:
+            taken = [(f.start, f.end) for f in found]
+            found.extend(
+                f
+                for f in self._display_names(text, names)
+                if not any(s < f.end and f.start < e for s, e in taken)
+            )
         found.sort(key=lambda f: f.start)
         return found
+
+    def _display_names(self, text: str, names: Mapping[str, GivenName]) -> list[Finding]:
+        """The name before an email address in angle brackets or parentheses, as mail
+        headers and user lists write it ("From: Hirut Haile <hhaile@...>", "User
+        EDWARD WAGNER (wagner.edward@...)"): one to four capitalised or all-capitals
+        words, one of which is in the address's local part, or the first of which is
+        a listed given name that is no English word. Score 0.85."""
+        out: list[Finding] = []
+        for m in _BRACKETED_EMAIL_RE.finditer(text):
+            local = m.group("local").lower()
+            line_start = text.rfind("\n", 0, m.start()) + 1
+            before = _DISPLAY_NAME_RE.search(text, max(line_start, m.start() - 80), m.start())
+            if before is None:
+                continue
+            start, name = before.start("name"), before.group("name")
+            words = name.split()
+            while len(words) > 1 and words[0].lower().strip(".:") in _DISPLAY_LABELS:
+                start = text.index(words[1], start + len(words[0]))
+                words = words[1:]  # "User EDWARD WAGNER (...)"
+            plain = [w.strip(".").capitalize() for w in words]
+            if any(w in _NON_SURNAMES or w in _ROLE_WORDS or w in _PLACE_WORDS for w in plain):
+                continue  # "City of Tulsa <info@...>", "Springfield Parks (parks@...)"
+            first = names.get(plain[0])
+            in_local = any(len(w) >= 3 and w.lower() in local for w in plain)
+            listed = (
+                first is not None
+                and not first.is_word
+                and plain[0] not in NOT_GIVEN_NAMES
+                and plain[0] not in AMBIGUOUS_GIVEN_NAMES
+            )
+            if in_local or listed:
+                end = before.end("name")
+                out.append(Finding(PiiType.PERSON, start, end, 0.85, self.name))
+        return out
 
     def _lower_case_intros(self, text: str, names: Mapping[str, GivenName]) -> list[Finding]:
         """A name typed or transcribed in lower case right after "this is", "my name
