@@ -687,3 +687,17 @@ def test_initials_and_surname_signing_a_line(text: str, expected: list[str]) -> 
 )
 def test_display_names_before_an_email_address(text: str, expected: list[str]) -> None:
     assert spans(NAMES, text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("HH: self, Akosua Mensah (sp), Ngozi (dtr, 17)\nContact: ", ["Akosua Mensah", "Ngozi"]),
+        ("HH: self, Oksana (sp), Mykola (son, 12)", ["Oksana", "Mykola"]),
+        ("> Harrison wrote: it still says pending", ["Harrison"]),
+        ("Springfield Parks (sp) office", []),
+        ("The Clinic (child care) is open", []),
+    ],
+)
+def test_names_made_by_a_relation_in_brackets_or_wrote(text: str, expected: list[str]) -> None:
+    assert spans(NAMES, text) == expected

@@ -288,6 +288,17 @@ _LOWER_NAME_RE: Final = re.compile(
     r"[ \t]*(?P<given>[a-z][a-z'\u2019-]*[a-z])"
     r"(?:[ \t]+(?P<sur>[a-z][a-z'\u2019-]*[a-z]))?(?![\w@'\u2019-]|\.\w)"
 )
+#: A name followed by a household relation in brackets or by "wrote:".
+_RELATIONS_IN_BRACKETS = (
+    "sp|spouse|wife|husband|partner|dtr|daughter|son|child|ch|kid|mother|mom|mum|father"
+    "|dad|bro|brother|sis|sister|gf|bf|girlfriend|boyfriend|grandson|granddaughter|gs|gd"
+    "|grandmother|grandfather|niece|nephew|aunt|uncle|cousin|stepson|stepdaughter"
+    "|roommate|hh member|self"
+)
+_NAMED_BY_FOLLOWER_RE: Final = re.compile(
+    rf"(?=[{_U}])(?<![\w'\u2019@.\-])(?P<name>{_NAME_WORD}(?:[ \t]+{_NAME_WORD})?)"
+    rf"(?:[ \t]*\((?i:{_RELATIONS_IN_BRACKETS})\b|[ \t]+wrote:)"
+)
 #: An email address in angle brackets or parentheses, as after a display name.
 _BRACKETED_EMAIL_RE: Final = re.compile(
     r"[<(][ \t]*(?:mailto:)?(?P<local>[^\s@<>()\[\],;:\"]+)@[^\s<>()]+[ \t]*[>)]"
@@ -689,15 +700,34 @@ class PersonNameDetector:
             run_text = run.group(0)
             found.extend(self._scan(text, _tokens(run), names, _has_street_word(run_text)))
         found.extend(self._lower_case_intros(text, names))
+        extra: list[Finding] = []
         if "@" in text:
+            extra.extend(self._display_names(text, names))
+        if "(" in text or "wrote" in text:
+            extra.extend(self._named_by_what_follows(text))
+        if extra:
             taken = [(f.start, f.end) for f in found]
-            found.extend(
-                f
-                for f in self._display_names(text, names)
-                if not any(s < f.end and f.start < e for s, e in taken)
-            )
+            for f in sorted(extra, key=lambda f: (f.start, -f.end)):
+                if not any(s < f.end and f.start < e for s, e in taken):
+                    found.append(f)
+                    taken.append((f.start, f.end))
         found.sort(key=lambda f: f.start)
         return found
+
+    def _named_by_what_follows(self, text: str) -> list[Finding]:
+        """One or two capitalised words that what follows makes a person: a relation
+        in brackets, as household lists write them ("Ngozi (dtr, 17)", "Akosua Mensah
+        (sp)"), or "wrote:" opening a quoted reply ("Harrison wrote:"). Score 0.8."""
+        out: list[Finding] = []
+        for m in _NAMED_BY_FOLLOWER_RE.finditer(text):
+            words = m.group("name").split()
+            if any(
+                w in _NON_SURNAMES or w in _PLACE_WORDS or w in _ROLE_WORDS or w in _TITLES_CAP
+                for w in words
+            ):
+                continue
+            out.append(Finding(PiiType.PERSON, m.start("name"), m.end("name"), 0.8, self.name))
+        return out
 
     def _display_names(self, text: str, names: Mapping[str, GivenName]) -> list[Finding]:
         """The name before an email address in angle brackets or parentheses, as mail
