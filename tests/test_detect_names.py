@@ -611,6 +611,9 @@ def test_context_finds_what_the_phrase_regex_finds(pieces: list[str], cut: int) 
         ("my name is on the lease", []),
         ("[5/8 2:53 PM] Resident: latoya okafor", ["latoya okafor"]),
         ("Caller: keith.garcia@yahoo.com.", []),  # an email's local part is no name here
+        ("[12/22 9:14 AM] Resident: ty", []),  # "thank you"
+        ("hi this is Emeka Owusu calling about the permit", ["Emeka Owusu"]),
+        ("Hello, this is Springfield Parks and Recreation", []),
     ],
 )
 def test_names_typed_in_lower_case_after_a_self_introduction(

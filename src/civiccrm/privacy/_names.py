@@ -789,7 +789,8 @@ class PersonNameDetector:
             cap = given.capitalize()
             info = names.get(cap)
             if (
-                info is None
+                len(given) < 3  # "Resident: ty" (thank you)
+                or info is None
                 or info.is_word
                 or cap in NOT_GIVEN_NAMES
                 or cap in AMBIGUOUS_GIVEN_NAMES
@@ -1018,11 +1019,13 @@ class PersonNameDetector:
         if m is None or m.group("s") is None:
             return None
         phrase = " ".join(m.group("s").lower().split())
-        if phrase in {"from", "to", "name", "this is"}:
-            return None  # "from Springfield", "to Public Works", "this is Springfield"
+        if phrase in {"from", "to", "name"}:
+            return None  # "from Springfield", "to Public Works"
         end = self._title_name(toks, i)
         if end is None or not self._not_place(text, toks, i, end):
             return None
+        if phrase == "this is" and end == i:
+            return None  # "this is Springfield"; "this is Emeka Owusu" is a person
         if any(t.text in _PLACE_WORDS for t in toks[i : end + 1]):
             return None  # "Dear Springfield Parks and Recreation"
         if end == i:
