@@ -295,9 +295,11 @@ _RELATIONS_IN_BRACKETS = (
     "|grandmother|grandfather|niece|nephew|aunt|uncle|cousin|stepson|stepdaughter"
     "|roommate|hh member|self"
 )
-_NAMED_BY_FOLLOWER_RE: Final = re.compile(
-    rf"(?=[{_U}])(?<![\w'\u2019@.\-])(?P<name>{_NAME_WORD}(?:[ \t]+{_NAME_WORD})?)"
-    rf"(?:[ \t]*\((?i:{_RELATIONS_IN_BRACKETS})\b|[ \t]+wrote:)"
+#: A household relation in brackets (found first: a literal starts it, a fast scan).
+_RELATION_RE: Final = re.compile(rf"\((?i:{_RELATIONS_IN_BRACKETS})\b")
+#: The name right before a follower.
+_NAME_BEFORE_FOLLOWER_RE: Final = re.compile(
+    rf"(?=[{_U}])(?<![\w'\u2019@.\-])(?P<name>{_NAME_WORD}(?:[ \t]+{_NAME_WORD})?)[ \t]*$"
 )
 #: An email address in angle brackets or parentheses, as after a display name.
 _BRACKETED_EMAIL_RE: Final = re.compile(
@@ -703,8 +705,7 @@ class PersonNameDetector:
         extra: list[Finding] = []
         if "@" in text:
             extra.extend(self._display_names(text, names))
-        if "(" in text or "wrote" in text:
-            extra.extend(self._named_by_what_follows(text))
+        extra.extend(self._named_by_what_follows(text))
         if extra:
             taken = [(f.start, f.end) for f in found]
             for f in sorted(extra, key=lambda f: (f.start, -f.end)):
@@ -719,7 +720,15 @@ class PersonNameDetector:
         in brackets, as household lists write them ("Ngozi (dtr, 17)", "Akosua Mensah
         (sp)"), or "wrote:" opening a quoted reply ("Harrison wrote:"). Score 0.8."""
         out: list[Finding] = []
-        for m in _NAMED_BY_FOLLOWER_RE.finditer(text):
+        followers = [m.start() for m in _RELATION_RE.finditer(text)] if "(" in text else []
+        at = text.find(" wrote:")
+        while at >= 0:
+            followers.append(at + 1)
+            at = text.find(" wrote:", at + 7)
+        for at in followers:
+            m = _NAME_BEFORE_FOLLOWER_RE.search(text, max(0, at - 48), at)
+            if m is None:
+                continue
             words = m.group("name").split()
             if any(
                 w in _NON_SURNAMES or w in _PLACE_WORDS or w in _ROLE_WORDS or w in _TITLES_CAP
