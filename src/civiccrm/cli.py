@@ -193,6 +193,56 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--now", default=None, help="run as of this aware ISO 8601 time")
     run.set_defaults(handler=_cmd_automations_run)
 
+    export_sub = _group(sub, common, "export", "export records to files")
+    export_cases = export_sub.add_parser(
+        "cases",
+        parents=[common],
+        help="export cases to CSV or JSON Lines, free text redacted",
+        description="Write cases to a CSV or JSON Lines file, streamed in batches, with "
+        "personal data in their free text (title, description) redacted by a redaction "
+        "policy and the requester's own name, email and phone found with certainty. The "
+        "file appears only when complete. Every read is audited with --purpose.",
+    )
+    export_cases.add_argument("--out", required=True, metavar="FILE", help="the file to write")
+    export_cases.add_argument(
+        "--format", choices=("csv", "jsonl"), default=None, help="default: from FILE, else csv"
+    )
+    export_cases.add_argument(
+        "--fields",
+        default=None,
+        metavar="A,B,C",
+        help="the fields of each row (default: ids, type, status, times, title, description)",
+    )
+    export_cases.add_argument("--type", default=None, metavar="CODE[,CODE]", help="case types")
+    export_cases.add_argument("--status", default=None, metavar="S[,S]", help="statuses")
+    export_cases.add_argument("--department", default=None, metavar="CODE", help="a department")
+    export_cases.add_argument("--queue", default=None, metavar="CODE", help="a queue")
+    export_cases.add_argument(
+        "--since",
+        default=None,
+        metavar="DATE",
+        help="cases opened on or after (a date or ISO time)",
+    )
+    export_cases.add_argument(
+        "--until",
+        default=None,
+        metavar="DATE",
+        help="cases opened before the end of this date (or before this ISO time)",
+    )
+    export_cases.add_argument(
+        "--policy",
+        default="export",
+        metavar="NAME",
+        help="the redaction policy: export (default) or public; none exports free text unredacted",
+    )
+    export_cases.add_argument(
+        "--purpose",
+        default="case export",
+        metavar="TEXT",
+        help="why the cases are read (recorded in the audit trail; default 'case export')",
+    )
+    export_cases.set_defaults(handler=_cmd_export_cases)
+
     from civiccrm._cli_bulk import add_bulk_commands
 
     add_bulk_commands(sub, common)
@@ -423,6 +473,85 @@ def _cmd_keys_rotate(args: argparse.Namespace, out: TextIO) -> int:
     text = (
         f"{args.db}: {report.rewrapped:,} keys rewrapped, {report.already:,} already under "
         f"the new key, {report.erased:,} erased; the new key is now needed to open the database"
+    )
+    _emit(args, data, text, out)
+    return EXIT_OK
+
+
+def _export_time(text: str | None, field: str, *, end_of_day: bool = False) -> Any:
+    """A date (``2026-03-01``) or an aware ISO 8601 time; an end date means the day after."""
+    from datetime import date, timedelta
+
+    if text is None:
+        return None
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        return _aware(text, field)
+    return day + timedelta(days=1) if end_of_day else day
+
+
+def _cmd_export_cases(args: argparse.Namespace, out: TextIO) -> int:
+    from civiccrm._progress import Progress
+
+    db = args.db
+    if "://" not in db:
+        db = "sqlite:///" + os.path.abspath(db)
+    if db.startswith("sqlite:///") and not os.path.exists(db[len("sqlite:///") :]):
+        raise ValidationError.at("db", f"no database at {db[len('sqlite:///') :]}")
+    fmt = args.format or ("jsonl" if args.out.endswith((".jsonl", ".ndjson")) else "csv")
+    where: dict[str, object] = {}
+    for key, given in (
+        ("case_type", args.type),
+        ("status", args.status),
+        ("department", args.department),
+        ("queue", args.queue),
+    ):
+        if given is not None:
+            where[key] = [v.strip() for v in given.split(",")]
+    since = _export_time(args.since, "since")
+    until = _export_time(args.until, "until", end_of_day=True)
+    if since is not None:
+        where["opened_from"] = since
+    if until is not None:
+        where["opened_to"] = until
+    policy = None if args.policy.lower() == "none" else args.policy
+    bar: list[Progress] = []
+
+    def progress(done: int, total: int | None) -> None:
+        if not bar:
+            bar.append(Progress(total or 0, "exporting cases"))
+        bar[0].advance(done - bar[0].done)
+
+    with _open(argparse.Namespace(db=db, profile=args.profile), purpose=args.purpose) as crm:
+        failed = True
+        try:
+            result = crm.export.cases(
+                args.out,
+                format=fmt,
+                fields=args.fields,
+                where=where,
+                policy=policy,
+                purpose=args.purpose,
+                progress=progress,
+            )
+            failed = False
+        finally:
+            if bar:
+                bar[0].close(failed=failed)
+    data = {
+        "db": db,
+        "path": str(result.path),
+        "count": result.count,
+        "format": result.format,
+        "policy": result.policy,
+        "fields": list(result.fields),
+        "seconds": round(result.seconds, 3),
+    }
+    redaction = f"policy {result.policy!r}" if result.policy else "NOT redacted"
+    text = (
+        f"{db}: {_count(result.count, 'case')} exported to {result.path} "
+        f"({result.format}, free text {redaction}) in {result.seconds:.1f}s"
     )
     _emit(args, data, text, out)
     return EXIT_OK

@@ -26,6 +26,7 @@ from civiccrm._auditing import Auditor, check_session
 from civiccrm._auditing import event as audit_event
 from civiccrm._bulkwork import BulkWork
 from civiccrm._clock import Clock, SystemClock
+from civiccrm._export import ExportService
 from civiccrm._keys import (
     INDEX_KEY,
     KEY_ENV,
@@ -384,6 +385,8 @@ class CRM:
         self.bulk = BulkWork(self)
         #: Redaction of personal data in free text.
         self.redaction = RedactionService(self)
+        #: Streaming exports of cases, their free text redacted.
+        self.export = ExportService(self)
 
     # ----------------------------------------------------------------------------------
     # Sessions and transactions
