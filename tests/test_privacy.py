@@ -423,7 +423,15 @@ def test_every_access_is_audited_without_values(tmp_path: Path) -> None:
     reads = [e for e in entries if e["action"] == "read" and e["kind"] == "citizen"]
     assert all(str(ana.id) in e["record_ids"] for e in reads)
     assert all(e["actor"] == "nightly-script" and e["purpose"] == "testing" for e in entries)
-    assert "given_name" in reads[0]["fields"]
+    by_civiccrm = [e for e in reads if (e.get("detail") or {}).get("by")]
+    asked = [e for e in reads if e not in by_civiccrm]
+    assert "given_name" in asked[0]["fields"]
+    # civiccrm's own reads (routing reads the requester's language and needs on opening)
+    # are audited too, with their reason and the fields read.
+    assert {"routing"} <= {e["detail"]["by"] for e in by_civiccrm}
+    assert all(
+        "given_name" not in e["fields"] for e in by_civiccrm if e["detail"]["by"] == "routing"
+    )
     text = json.dumps(entries)
     assert [s for s in secrets if s in text] == []
 

@@ -253,3 +253,31 @@ _WORDS = st.sampled_from(
 def test_text_with_no_personal_data_comes_back_unchanged(words: list[str], sep: str) -> None:
     text = sep.join(words)
     assert default_redact(text) == text
+
+
+def test_reading_a_cases_parties_for_redaction_is_audited(tmp_path: Path) -> None:
+    """Finding a case's parties with certainty reads their names and contacts: the read
+    is in the audit trail with its reason and the fields read, never their values."""
+    import json
+    import sqlite3
+
+    db = tmp_path / "crm.db"
+    with civiccrm.open(f"sqlite:///{db}", profile=SPRINGFIELD, clock=FixedClock(T0)) as crm:
+        ana = _ana(crm)
+        case = crm.cases.open("035", requester=ana)
+        crm.redaction.redact("Stacy K. called back.", case=case)
+    conn = sqlite3.connect(db)
+    try:
+        entries = [json.loads(e) for (e,) in conn.execute("SELECT entry FROM civiccrm_audit")]
+    finally:
+        conn.close()
+    reads = [
+        e
+        for e in entries
+        if e["action"] == "read" and (e.get("detail") or {}).get("by") == "redaction"
+    ]
+    assert reads
+    assert all(str(ana.id) in e["record_ids"] for e in reads)
+    assert {"given_name", "family_name", "contact_points"} <= set(reads[0]["fields"])
+    assert "Anastasia" not in json.dumps(entries)
+    assert "ana.k@example.org" not in json.dumps(entries)

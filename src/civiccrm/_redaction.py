@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from civiccrm._records import KINDS
 from civiccrm.models import (
@@ -32,6 +32,13 @@ if TYPE_CHECKING:
     from civiccrm.crm import CRM
 
 __all__ = ["RedactionService"]
+
+
+#: The fields :meth:`RedactionService.known` reads, by party class.
+_KNOWN_FIELDS: Final = {
+    "Citizen": ("given_name", "family_name", "preferred_name", "contact_points"),
+    "Organization": ("contact_name", "contact_points"),
+}
 
 
 class RedactionService:
@@ -87,7 +94,8 @@ class RedactionService:
         return Redactor(self.analyzer, self.policy(policy)).redact(text, known=known)
 
     def known(self, *parties: PartyRef | None) -> KnownEntities | None:
-        """What the CRM knows of these parties (read as the system), for detection."""
+        """What the CRM knows of these parties (read as the system, each read audited
+        with the reason "redaction"), for detection."""
         names: list[str] = []
         emails: list[str] = []
         phones: list[str] = []
@@ -101,6 +109,9 @@ class RedactionService:
             if record is None or record.doc.startswith('{"_erased"'):
                 continue
             party = crm._from_record(KINDS[cls], record)
+            crm._audit_system_read(
+                KINDS[cls].name, [record.id], _KNOWN_FIELDS[cls.__name__], "redaction"
+            )
             if isinstance(party, Citizen):
                 full = " ".join(p for p in (party.given_name, party.family_name) if p)
                 if full:

@@ -326,10 +326,14 @@ class RoutingService:
         record = crm.storage.get(KINDS[cls].name, str(ref.id))
         if record is not None and not record.doc.startswith('{"_erased"'):
             party = crm._from_record(KINDS[cls], record)
+            fields: tuple[str, ...] = ("preferred_language",)
             if isinstance(party, Citizen):
+                fields = ("preferred_language", "vulnerable", "accessibility_needs")
                 facts = (party.preferred_language, party.vulnerable, party.accessibility_needs)
             else:
                 facts = (party.preferred_language, False, ())
+            # Read as the system for routing: audited with its reason, no purpose asked.
+            crm._audit_system_read(KINDS[cls].name, [record.id], fields, "routing")
         if cache is not None:
             if len(cache) >= 10_000:
                 cache.clear()

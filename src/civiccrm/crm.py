@@ -628,6 +628,20 @@ class CRM:
         else:
             self.auditor.read(event, in_transaction=lambda: False)
 
+    def _audit_system_read(
+        self, kind: str, record_ids: Sequence[str], fields: Sequence[str], reason: str
+    ) -> None:
+        """Record a read of personal data that civiccrm makes for its own work (routing
+        reads a requester's language and needs, redaction their names and contacts):
+        no purpose is asked for, ``reason`` is kept in the entry's detail."""
+        if not record_ids:
+            return
+        event = self._audit_event("read", kind, record_ids, fields=fields, detail={"by": reason})
+        if getattr(self._local, "depth", 0):
+            self._local.audit.append(event)
+        else:
+            self.auditor.read(event, in_transaction=lambda: False)
+
     # --- keys and blind indexes ------------------------------------------------------
 
     def _seal_key(self, obj: object) -> DataKey | None:
