@@ -704,3 +704,27 @@ def test_display_names_before_an_email_address(text: str, expected: list[str]) -
 )
 def test_names_made_by_a_relation_in_brackets_or_wrote(text: str, expected: list[str]) -> None:
     assert spans(NAMES, text) == expected
+
+
+def test_a_failing_detector_is_reported_once_and_never_quotes_the_text(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug in a built-in detector must not pass silently (its findings go missing),
+    nor put the text it failed on into a log file."""
+    import logging
+
+    from civiccrm.privacy import detect
+
+    def broken(self: PersonNameDetector, text: str) -> list[Finding]:
+        raise RuntimeError(f"cannot read {text}")
+
+    monkeypatch.setattr(PersonNameDetector, "_detect", broken)
+    monkeypatch.setattr(detect, "_REPORTED", set())
+    with caplog.at_level(logging.WARNING, logger="civiccrm.privacy"):
+        assert NAMES.detect("Anna Lee lives at 12 Oak Street") == []
+        assert NAMES.detect("Anna Lee called again") == []
+    messages = [r.getMessage() for r in caplog.records if r.name == "civiccrm.privacy"]
+    assert len(messages) == 1
+    assert "person_name" in messages[0]
+    assert "RuntimeError" in messages[0]
+    assert "Anna" not in messages[0]

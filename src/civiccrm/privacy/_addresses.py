@@ -23,7 +23,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Final
 
-from civiccrm.privacy.detect import Finding, KnownEntities, PiiType
+from civiccrm.privacy.detect import Finding, KnownEntities, PiiType, detector_failed
 
 __all__ = ["UsAddressDetector"]
 
@@ -491,7 +491,8 @@ class UsAddressDetector:
         """The addresses in ``text``; ``known`` is not used. Never raises."""
         try:
             return list(self._detect(text))
-        except Exception:  # noqa: BLE001 - a detector never raises (detect.Detector)
+        except Exception as exc:  # noqa: BLE001 - a detector never raises (detect.Detector)
+            detector_failed(self.name, exc)
             return []
 
     def _detect(self, text: str) -> Iterator[Finding]:

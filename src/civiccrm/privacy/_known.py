@@ -48,7 +48,7 @@ from civiccrm.privacy._names import (
     PLACE_GIVEN_NAMES,
     given_names,
 )
-from civiccrm.privacy.detect import Finding, KnownEntities, PiiType
+from civiccrm.privacy.detect import Finding, KnownEntities, PiiType, detector_failed
 
 __all__ = ["NICKNAMES", "KnownEntityDetector"]
 
@@ -414,7 +414,8 @@ class KnownEntityDetector:
                     *self._addresses(folded, origin, matchers),
                 )
             }
-        except Exception:  # noqa: BLE001 - a detector never raises (detect.Detector)
+        except Exception as exc:  # noqa: BLE001 - a detector never raises (detect.Detector)
+            detector_failed(self.name, exc)
             return []
         return sorted(found.values(), key=lambda f: (f.start, f.end, f.type))
 

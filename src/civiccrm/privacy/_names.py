@@ -42,7 +42,7 @@ from typing import Final, NamedTuple
 
 from civiccrm.privacy._addresses import STATES, STREET_SUFFIXES, _words
 from civiccrm.privacy._patterns import _lowered
-from civiccrm.privacy.detect import Finding, KnownEntities, PiiType
+from civiccrm.privacy.detect import Finding, KnownEntities, PiiType, detector_failed
 
 __all__ = [
     "AMBIGUOUS_GIVEN_NAMES",
@@ -662,7 +662,8 @@ class PersonNameDetector:
         """The names in ``text``, in text order, not overlapping. Never raises."""
         try:
             return self._detect(text)
-        except Exception:  # noqa: BLE001 - a detector never raises (detect.Detector)
+        except Exception as exc:  # noqa: BLE001 - a detector never raises (detect.Detector)
+            detector_failed(self.name, exc)
             return []
 
     # ----------------------------------------------------------------------------------

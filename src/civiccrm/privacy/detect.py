@@ -17,12 +17,14 @@ the ``civiccrm_pii_detectors`` hook.
 from __future__ import annotations
 
 import enum
+import logging
 from collections.abc import Iterable, Sequence
 from typing import Protocol, runtime_checkable
 
 import attrs
 
 __all__ = [
+    "detector_failed",
     "Analyzer",
     "Detector",
     "Finding",
@@ -125,6 +127,31 @@ class Detector(Protocol):
     name: str
 
     def detect(self, text: str, known: KnownEntities | None = None) -> Iterable[Finding]: ...
+
+
+_log = logging.getLogger("civiccrm.privacy")
+_REPORTED: set[tuple[str, str]] = set()
+
+
+def detector_failed(detector: str, exc: BaseException) -> None:
+    """
+    Report that ``detector`` failed on a text (a bug: a built-in detector never raises,
+    it returns no findings instead, so that redaction and logging go on). Logged once
+    per detector and exception type as a warning on the ``civiccrm.privacy`` logger,
+    with the exception's type only: never the text nor the exception's message, which
+    could quote it. The text it failed on is then redacted by the other detectors only.
+
+    .. versionadded:: 0.1.0
+    """
+    key = (detector, type(exc).__name__)
+    if key in _REPORTED:
+        return
+    _REPORTED.add(key)
+    _log.warning(
+        "the %s detector failed (%s); texts it fails on lose its findings: please report",
+        detector,
+        type(exc).__name__,
+    )
 
 
 def resolve_overlaps(findings: Iterable[Finding]) -> list[Finding]:
