@@ -650,7 +650,8 @@ def test_address_units_without_numbers_and_rural_routes(text: str, expected: lis
         ("He is known as Smokey on the block.", ["Smokey"]),
         ("the park known as Lincoln Park", []),
         ("went by Main Street", []),
-        ("Occupant cb 230-0426. Tech Tesfaye #708", ["Tesfaye"]),
+        ("Occupant cb 230-0426. Technician Tesfaye #708", ["Tesfaye"]),
+        ("Tech Ops team on site", []),
         ("Caseworker: Anna Lee", ["Anna Lee"]),
         ("Tech Support will call", []),
     ],
@@ -700,6 +701,7 @@ def test_display_names_before_an_email_address(text: str, expected: list[str]) -
         ("> Harrison wrote: it still says pending", ["Harrison"]),
         ("Springfield Parks (sp) office", []),
         ("The Clinic (child care) is open", []),
+        ("Results (son of a gun) were fine", []),
     ],
 )
 def test_names_made_by_a_relation_in_brackets_or_wrote(text: str, expected: list[str]) -> None:

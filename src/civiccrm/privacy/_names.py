@@ -296,7 +296,9 @@ _RELATIONS_IN_BRACKETS = (
     "|roommate|hh member|self"
 )
 #: A household relation in brackets (found first: a literal starts it, a fast scan).
-_RELATION_RE: Final = re.compile(rf"\((?i:{_RELATIONS_IN_BRACKETS})\b")
+_RELATION_RE: Final = re.compile(
+    rf"\((?i:{_RELATIONS_IN_BRACKETS})\b[ \t]*(?:[,;)/]|\d)"  # "(dtr, 17)", "(sp)", not "(son of"
+)
 #: The name right before a follower.
 _NAME_BEFORE_FOLLOWER_RE: Final = re.compile(
     rf"(?=[{_U}])(?<![\w'\u2019@.\-])(?P<name>{_NAME_WORD}(?:[ \t]+{_NAME_WORD})?)[ \t]*$"
@@ -504,12 +506,12 @@ _CONTEXT_PHRASES: Final[tuple[tuple[str, str, frozenset[str], int], ...]] = (
         1,
     ),
     ("s", r"\bon\s+behalf\s+", frozenset({"of"}), 2),
-    # Staff named after their role in reports and logs: "Inspector: Y. Her", "Tech
-    # Tesfaye #708".
+    # Staff named after their role in reports and logs: "Inspector: Y. Her",
+    # "Technician Tesfaye". (Not "Tech": "Tech Ops", "Tech Support".)
     (
         "s",
         r"\b",
-        frozenset({"inspector", "tech", "technician", "sanitarian", "caseworker", "clerk"}),
+        frozenset({"inspector", "technician", "sanitarian", "caseworker", "clerk"}),
         0,
     ),
     # Nicknames: "goes by Tex", "known as Smokey", "a.k.a. Junior".
