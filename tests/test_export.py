@@ -440,6 +440,15 @@ def test_roles(crm: CRM) -> None:
         _export(_as(crm, "auditor"), policy=None)
     text, _ = _export(_as(crm, "supervisor"), policy=None, fields=["description"])
     assert "Kowalczyk" in text
+    # A policy of one's own may keep every type in clear: it needs the export permission.
+    from civiccrm.privacy.detect import PiiType
+    from civiccrm.privacy.redact import RedactionPolicy
+
+    keep_all = RedactionPolicy(name="noop", keep_types=[t.value for t in PiiType])
+    with pytest.raises(AccessDeniedError, match="policy of one's own"):
+        _export(_as(crm, "caseworker"), policy=keep_all, fields=["description"])
+    text, _ = _export(_as(crm, "supervisor"), policy=keep_all, fields=["description"])
+    assert "Kowalczyk" in text
     # A requester's id links a person's cases: personal data too.
     with pytest.raises(AccessDeniedError, match="requester_id"):
         _export(_as(crm, "caseworker"), fields=["id", "requester_id"])
@@ -577,3 +586,23 @@ def test_export_example(tmp_path: Path) -> None:
     assert "<US_SSN>" in written
     assert "4111 1111 1111" not in written
     assert "'=HYPERLINK(" in out
+
+
+def test_no_file_is_left_without_its_audit_entry(
+    crm: CRM, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An export whose audit entry cannot be written takes its file back."""
+    from civiccrm._export import ExportService
+
+    ana = _ana(crm)
+    crm.cases.open("035", requester=ana, description=DESCRIPTION)
+
+    def audit_store_down(*args: object, **kwargs: object) -> None:
+        raise OSError("audit store down")
+
+    monkeypatch.setattr(ExportService, "_audit_export", audit_store_down)
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    with pytest.raises(OSError, match="audit store down"):
+        crm.export.cases(folder / "out.csv")
+    assert list(folder.iterdir()) == []

@@ -432,7 +432,12 @@ class ExportService:
             raise ValidationError(problems, record_type="case export")
         columns = [_BY_NAME[n] for n in names]
         stated = purpose if purpose is not None else crm.purpose
-        self._check_access(columns, policy_given=redaction is not None, purpose=stated)
+        self._check_access(
+            columns,
+            policy_given=redaction is not None,
+            purpose=stated,
+            custom_policy=redaction is not None and not isinstance(policy, str),
+        )
         reader = self._reader(stated)
         rows = self._rows(reader, columns, redaction, query_where, batch_size, progress)
         fmt = str(format)
@@ -440,9 +445,16 @@ class ExportService:
         try:
             if target is None:
                 count = self._write(cast(TextIO, out), fmt, names, rows)
+                self._audit_export(reader, columns, fmt, redaction, count)
             else:
                 count = self._write_file(target, fmt, names, rows)
-            self._audit_export(reader, columns, fmt, redaction, count)
+                try:
+                    self._audit_export(reader, columns, fmt, redaction, count)
+                except BaseException:
+                    # No export without its audit entry: take the file back.
+                    with contextlib.suppress(FileNotFoundError):
+                        target.unlink()
+                    raise
         finally:
             rows.close()
             if reader is not crm:
@@ -560,7 +572,12 @@ class ExportService:
         return tuple(out)
 
     def _check_access(
-        self, columns: Sequence[_Column], *, policy_given: bool, purpose: str | None
+        self,
+        columns: Sequence[_Column],
+        *,
+        policy_given: bool,
+        purpose: str | None,
+        custom_policy: bool = False,
     ) -> None:
         role = self._crm.role
         if role is None:
@@ -578,6 +595,10 @@ class ExportService:
                 f"{', '.join(personal)} {'is' if len(personal) == 1 else 'are'} personal data"
             )
             advice.append(f"leave out {', '.join(personal)}")
+        if custom_policy:
+            # A policy of one's own may keep any type in clear: as much as none.
+            reasons.append("a policy of one's own may leave personal data in clear")
+            advice.append("use a built-in policy (policy='export')")
         if not policy_given:
             reasons.append("policy=None exports free text without redaction")
             advice.append("give a redaction policy (policy='export')")
