@@ -612,6 +612,7 @@ def test_context_finds_what_the_phrase_regex_finds(pieces: list[str], cut: int) 
         ("[5/8 2:53 PM] Resident: latoya okafor", ["latoya okafor"]),
         ("Caller: keith.garcia@yahoo.com.", []),  # an email's local part is no name here
         ("[12/22 9:14 AM] Resident: ty", []),  # "thank you"
+        ("\u0130stanbul office: this is erica harvey calling", ["erica harvey"]),
         ("hi this is Emeka Owusu calling about the permit", ["Emeka Owusu"]),
         ("Hello, this is Springfield Parks and Recreation", []),
     ],
@@ -702,6 +703,8 @@ def test_display_names_before_an_email_address(text: str, expected: list[str]) -
         ("Springfield Parks (sp) office", []),
         ("The Clinic (child care) is open", []),
         ("Results (son of a gun) were fine", []),
+        ("Household (self), Wages (self), SSI (child)", []),
+        ("Coverage: Medicaid (self); Lead (ch) test", []),
     ],
 )
 def test_names_made_by_a_relation_in_brackets_or_wrote(text: str, expected: list[str]) -> None:

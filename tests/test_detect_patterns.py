@@ -626,6 +626,8 @@ def test_dob_found(text: str, expected: str) -> None:
         "born 1985",  # a year is not a date
         "DOB 13141985",  # eight digits that are no date
         "DOB 123141985",  # nine digits
+        "Resident age 67, SR 20240115 opened",  # eight digits after "age": a request
+        "Balance aged 90 days, invoice 12252023 unpaid",
         "born at 10:30 on the farm",
     ],
 )

@@ -290,10 +290,10 @@ _LOWER_NAME_RE: Final = re.compile(
 )
 #: A name followed by a household relation in brackets or by "wrote:".
 _RELATIONS_IN_BRACKETS = (
-    "sp|spouse|wife|husband|partner|dtr|daughter|son|child|ch|kid|mother|mom|mum|father"
+    "sp|spouse|wife|husband|partner|dtr|daughter|son|child|kid|mother|mom|mum|father"
     "|dad|bro|brother|sis|sister|gf|bf|girlfriend|boyfriend|grandson|granddaughter|gs|gd"
     "|grandmother|grandfather|niece|nephew|aunt|uncle|cousin|stepson|stepdaughter"
-    "|roommate|hh member|self"
+    "|roommate|hh member"
 )
 #: A household relation in brackets (found first: a literal starts it, a fast scan).
 _RELATION_RE: Final = re.compile(
@@ -710,11 +710,20 @@ class PersonNameDetector:
             extra.extend(self._display_names(text, names))
         extra.extend(self._named_by_what_follows(text))
         if extra:
-            taken = [(f.start, f.end) for f in found]
+            # Keep the extra findings that overlap none found so far (in linear time:
+            # the found ones sorted by start with the running maximum of their ends).
+            found.sort(key=lambda f: f.start)
+            starts = [f.start for f in found]
+            reach: list[int] = []
+            for f in found:
+                reach.append(max(reach[-1], f.end) if reach else f.end)
+            last_end = -1
             for f in sorted(extra, key=lambda f: (f.start, -f.end)):
-                if not any(s < f.end and f.start < e for s, e in taken):
-                    found.append(f)
-                    taken.append((f.start, f.end))
+                k = bisect.bisect_left(starts, f.end)
+                if (k and reach[k - 1] > f.start) or last_end > f.start:
+                    continue
+                found.append(f)
+                last_end = max(last_end, f.end)
         found.sort(key=lambda f: f.start)
         return found
 
@@ -782,6 +791,8 @@ class PersonNameDetector:
         the next word as its surname unless it is a common word. Score 0.8 with a
         surname, 0.7 without."""
         low = _lowered(text)
+        if len(low) != len(text):  # "İ" lowercases to two characters: keep the offsets
+            low = "".join(c.lower()[:1] for c in text)
         matches: list[re.Match[str]] = []
         for phrase in _LOWER_INTROS:
             k = low.find(phrase)

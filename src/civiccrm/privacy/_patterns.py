@@ -1035,6 +1035,12 @@ _DOB_BLOCKERS: Final = re.compile(
     r"paid|payment|inspection|called|starting|starts|ends?|by)\b|[.!?;]\s|\n\s*\n"
 )
 _SENTENCE_BREAK: Final = re.compile(r"[.!?;]\s|\n")
+#: Right before an eight-digit date of birth ("DOB 03141985"): a birth word, not "age"
+#: ("age 67, SR 20240115" is a service request).
+_COMPACT_DOB_BEFORE_RE: Final = re.compile(
+    r"(?i)\b(?:dob|d\.o\.b\.?|born(?:\s+on)?|birth(?:date|day)?|date\s+of\s+birth)"
+    r"[\s:#.\-]*(?:is[\s:]+)?$"
+)
 _DOB_AFTER_GAP: Final = re.compile(
     r"(?i)(?:\s|[(\[\-\u2013\u2014:']|\b(?:is|was|her|his|my|their|the|s)\b)*"
 )
@@ -1101,7 +1107,15 @@ class DateOfBirthDetector:
         if not found:
             return []
         context = _Spans(found)
-        dates = [m for m in self._dates(text, found) if _date_ok(m)]
+        dates = [
+            m
+            for m in self._dates(text, found)
+            if _date_ok(m)
+            and (
+                m.group("k") is None
+                or _COMPACT_DOB_BEFORE_RE.search(text, max(0, m.start() - 24), m.start())
+            )
+        ]
         spans: list[tuple[int, int, float]] = []
         for i, m in enumerate(dates):
             start, end = m.span()
