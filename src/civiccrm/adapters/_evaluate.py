@@ -179,6 +179,21 @@ def validate_filters(
     return problems
 
 
+def wrapped_keys(keys: Iterable[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    """
+    The ``(key id, wrapped key)`` pairs of a ``put_keys`` call as a list, each checked
+    (a non-empty string id, bytes): a :class:`ValidationError` naming the first bad
+    pair's place (``keys[2][1]``) before anything is stored.
+    """
+    items = list(keys)
+    for i, (key_id, wrapped) in enumerate(items):
+        if not isinstance(key_id, str) or not key_id:
+            raise ValidationError.at(f"keys[{i}][0]", "a key id is a non-empty string")
+        if not isinstance(wrapped, bytes | bytearray | memoryview):
+            raise ValidationError.at(f"keys[{i}][1]", "a wrapped key is bytes")
+    return items
+
+
 def validate_columns(
     spec: KindSpec, columns: Mapping[str, object], *, path: str = "columns"
 ) -> list[Problem]:

@@ -41,6 +41,7 @@ from civiccrm.adapters._base import (
     Task,
     UpsertResult,
 )
+from civiccrm.adapters._evaluate import wrapped_keys
 from civiccrm.errors import ConflictError, Problem, StorageError, ValidationError
 
 if TYPE_CHECKING:
@@ -550,12 +551,7 @@ class MemoryStorage:
 
     def put_keys(self, keys: Sequence[tuple[str, bytes]]) -> None:
         """Store many wrapped keys at once."""
-        items = list(keys)
-        for i, (key_id, wrapped) in enumerate(items):
-            if not isinstance(key_id, str) or not key_id:
-                raise ValidationError.at(f"keys[{i}][0]", "a key id is a non-empty string")
-            if not isinstance(wrapped, bytes | bytearray | memoryview):
-                raise ValidationError.at(f"keys[{i}][1]", "a wrapped key is bytes")
+        items = wrapped_keys(keys)
         with self._lock:
             self._check_open()
             self._keys.update((k, bytes(w)) for k, w in items)

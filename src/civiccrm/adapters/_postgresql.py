@@ -86,6 +86,7 @@ from civiccrm.adapters._evaluate import (
     validate_columns,
     validate_filters,
     validate_query,
+    wrapped_keys,
 )
 from civiccrm.errors import ConflictError, Problem, StorageError, ValidationError
 
@@ -1954,12 +1955,7 @@ class PostgreSQLStorage:
 
     def put_keys(self, keys: Sequence[tuple[str, bytes]]) -> None:
         """Store many wrapped keys at once, all or none (one statement), durably, now."""
-        items = list(keys)
-        for i, (key_id, wrapped) in enumerate(items):
-            if not isinstance(key_id, str) or not key_id:
-                raise ValidationError.at(f"keys[{i}][0]", "a key id is a non-empty string")
-            if not isinstance(wrapped, bytes | bytearray | memoryview):
-                raise ValidationError.at(f"keys[{i}][1]", "a wrapped key is bytes")
+        items = wrapped_keys(keys)
         if items:
             self._store_keys(items)
 

@@ -23,6 +23,7 @@ import threading
 from collections.abc import Sequence
 from typing import Final
 
+from civiccrm.adapters._evaluate import wrapped_keys
 from civiccrm.errors import StorageError, ValidationError
 
 __all__ = ["SQLiteKeyStore", "key_file_path"]
@@ -108,12 +109,7 @@ class SQLiteKeyStore:
 
     def put_many(self, keys: Sequence[tuple[str, bytes]]) -> None:
         """Store many wrapped keys in one transaction, durably, now."""
-        items = list(keys)
-        for i, (key_id, wrapped) in enumerate(items):
-            if not isinstance(key_id, str) or not key_id:
-                raise ValidationError.at(f"keys[{i}][0]", "a key id is a non-empty string")
-            if not isinstance(wrapped, bytes | bytearray | memoryview):
-                raise ValidationError.at(f"keys[{i}][1]", "a wrapped key is bytes")
+        items = wrapped_keys(keys)
         if not items:
             return
         with self._lock:
