@@ -246,6 +246,14 @@ def build_parser() -> argparse.ArgumentParser:
     from civiccrm._cli_bulk import add_bulk_commands
 
     add_bulk_commands(sub, common)
+
+    from civiccrm._cli_import import add_import_commands
+    from civiccrm._cli_open311 import add_open311_commands
+    from civiccrm._cli_worker import add_worker_commands
+
+    add_import_commands(sub, common)
+    add_worker_commands(sub, common)
+    add_open311_commands(sub, common)
     return parser
 
 

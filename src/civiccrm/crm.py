@@ -27,6 +27,7 @@ from civiccrm._auditing import event as audit_event
 from civiccrm._bulkwork import BulkWork
 from civiccrm._clock import Clock, SystemClock
 from civiccrm._export import ExportService
+from civiccrm._import import ImportService
 from civiccrm._keys import (
     INDEX_KEY,
     KEY_ENV,
@@ -55,6 +56,7 @@ from civiccrm._work import (
     RoutingService,
     find_duplicates,
 )
+from civiccrm._workers import WorkerService
 from civiccrm.adapters._base import Cursor, Filter, Order, Query, Record, Storage, UpsertResult
 from civiccrm.errors import (
     AccessDeniedError,
@@ -387,6 +389,10 @@ class CRM:
         self.redaction = RedactionService(self)
         #: Streaming exports of cases, their free text redacted.
         self.export = ExportService(self)
+        #: Streaming imports of CSV and JSON Lines files through a mapping.
+        self.imports = ImportService(self)
+        #: Work claimed in batches under expiring leases, from many processes or hosts.
+        self.workers = WorkerService(self)
 
     # ----------------------------------------------------------------------------------
     # Sessions and transactions

@@ -1,0 +1,12 @@
+"""``civiccrm worker ...``: the command line of this feature."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+__all__ = ["add_worker_commands"]
+
+
+def add_worker_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Add this feature's commands to the command's subparsers."""
