@@ -205,6 +205,7 @@ def test_neutralise() -> None:
     assert neutralise("x=1") == "x=1"
     assert neutralise("'=1") == "'=1"
     assert neutralise("") == ""
+    assert neutralise("pipes;=1+1;@x; -2") == "pipes;'=1+1;'@x; -2"
 
 
 @pytest.fixture(scope="module")
@@ -234,6 +235,10 @@ def test_no_csv_cell_starts_a_formula(shared_crm: CRM, title: str) -> None:
     for row in rows:
         assert not row["title"].startswith(FORMULA_PREFIXES)
         assert not row["id"].startswith(FORMULA_PREFIXES)
+    # A spreadsheet whose locale separates cells with semicolons splits lines there.
+    for line in csv.reader(io.StringIO(text, newline=""), delimiter=";"):
+        for cell in line:
+            assert not cell.startswith(FORMULA_PREFIXES), (title, cell)
     assert {r["id"]: r["title"] for r in rows}[str(case.id)] == expected
 
 

@@ -21,6 +21,7 @@ import csv
 import enum
 import io
 import os
+import re
 import tempfile
 import time
 import uuid
@@ -71,6 +72,9 @@ Plain: TypeAlias = str | int | float | bool | list[str] | None
 #: A CSV cell whose text begins with one of these gets a leading ``'``, so that a
 #: spreadsheet shows it as text instead of running it as a formula.
 FORMULA_PREFIXES: Final = ("=", "+", "-", "@", "\t", "\r")
+
+#: A formula prefix right after a semicolon (a cell boundary in semicolon locales).
+_AFTER_SEMICOLON_RE: Final = re.compile(";(?=[=+\\-@\t\r])")
 
 #: How an erased party's record (a tombstone) begins.
 _TOMBSTONE: Final = '{"_erased"'
@@ -283,15 +287,21 @@ def neutralise(text: str) -> str:
     """
     ``text`` as a CSV cell a spreadsheet shows as text: with a leading ``'`` when it
     begins with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return (formula
-    injection), else unchanged.
+    injection), else unchanged. The same goes for each part after a ``;``: a
+    spreadsheet set up for a locale whose list separator is the semicolon splits a
+    line there, so ``"a;=1+1"`` would give a cell ``=1+1`` (it becomes ``a;'=1+1``).
 
     >>> neutralise('=HYPERLINK("http://evil.example","click")')
     '\\'=HYPERLINK("http://evil.example","click")'
     >>> neutralise("Pothole on Elm St")
     'Pothole on Elm St'
+    >>> neutralise("pipes;@burst")
+    "pipes;'@burst"
 
     .. versionadded:: 0.1.0
     """
+    if ";" in text:
+        text = _AFTER_SEMICOLON_RE.sub(";'", text)
     return "'" + text if text.startswith(FORMULA_PREFIXES) else text
 
 
