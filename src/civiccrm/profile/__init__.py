@@ -6,6 +6,12 @@ The calendars are :class:`civiccrm.routing.calendar.BusinessCalendar` and the po
 :class:`civiccrm.routing.sla.SlaPolicy`.
 """
 
+from civiccrm.profile._open311 import (
+    DEFAULT_OPEN311,
+    EXTENDED_STATUSES,
+    Open311Discovery,
+    Open311Settings,
+)
 from civiccrm.profile._profile import (
     ROLE_MODELS,
     WRITE_KINDS,
@@ -19,9 +25,13 @@ from civiccrm.profile._profile import (
 )
 
 __all__ = [
+    "DEFAULT_OPEN311",
+    "EXTENDED_STATUSES",
     "ROLE_MODELS",
     "WRITE_KINDS",
     "Agency",
+    "Open311Discovery",
+    "Open311Settings",
     "Profile",
     "Role",
     "Visibility",

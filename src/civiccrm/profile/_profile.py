@@ -36,6 +36,7 @@ from civiccrm.models import (
 )
 from civiccrm.models._common import _kind, language_tag, non_blank, slug
 from civiccrm.models._convert import problems_of
+from civiccrm.profile._open311 import DEFAULT_OPEN311, Open311Settings, parse_open311
 from civiccrm.routing.calendar import BusinessCalendar, Interval
 from civiccrm.routing.settings import (
     Automations,
@@ -405,6 +406,8 @@ class Profile:
     automations: Automations = attrs.field(factory=Automations)
     #: Duplicate detection for place-based reports.
     duplicates: tuple[DuplicateRule, ...] = ()
+    #: How the agency speaks Open311 GeoReport v2 (the optional ``[open311]`` section).
+    open311: Open311Settings = attrs.field(default=DEFAULT_OPEN311, eq=False)
     _departments: Mapping[str, Department] = attrs.field(init=False, repr=False, eq=False)
     _queues: Mapping[str, Queue] = attrs.field(init=False, repr=False, eq=False)
     _case_types: Mapping[str, CaseType] = attrs.field(init=False, repr=False, eq=False)
@@ -512,6 +515,7 @@ _SECTIONS: Final = (
     "routing",
     "automations",
     "duplicates",
+    "open311",
 )
 
 
@@ -1587,7 +1591,21 @@ def parse_profile(data: str | Mapping[str, Any], *, source: str | None = None) -
         data.get("duplicates"), case_types={ct.code for _, ct in case_types}
     )
     problems.extend(found)
-    if problems or agency is None or routing is None or automations is None or duplicates is None:
+    raw_case_types = data.get("case_types", [])
+    case_types_whole = isinstance(raw_case_types, list) and len(case_types) == len(raw_case_types)
+    open311, found = parse_open311(
+        data.get("open311"),
+        case_types={ct.code for _, ct in case_types} if case_types_whole else None,
+    )
+    problems.extend(found)
+    if (
+        problems
+        or agency is None
+        or routing is None
+        or automations is None
+        or duplicates is None
+        or open311 is None
+    ):
         raise PolicyError(problems, source=source)
     return Profile(
         agency=agency,
@@ -1601,6 +1619,7 @@ def parse_profile(data: str | Mapping[str, Any], *, source: str | None = None) -
         routing=routing,
         automations=automations,
         duplicates=duplicates,
+        open311=open311,
     )
 
 
