@@ -26,7 +26,9 @@ Layout of a schema (the *storage layout*, versioned by :data:`LAYOUT_VERSION`):
   it has filters. Index names are ``rec_<kind>__c__<column>``, ``rec_<kind>__k__<column>``
   and ``rec_<kind>__i__<name>`` (shortened with a hash beyond 63 bytes).
 - ``civiccrm_tasks`` (and the sequence ``civiccrm_task_seq``), ``civiccrm_audit`` and
-  ``civiccrm_keys``: the work queue, the audit log and the wrapped data keys.
+  ``civiccrm_keys``: the work queue, the audit log and the wrapped data keys. A task's
+  row is deleted when it is completed (rows marked ``done`` by an older civiccrm are
+  left as they are, and queued afresh when their key is enqueued again).
 
 .. versionadded:: 0.1.0
 """
@@ -105,6 +107,8 @@ _CONNECT_TIMEOUT: Final = 10
 _BULK_CHUNK: Final = 5000
 #: An IN list longer than this is sent as one array parameter when it can be.
 _IN_LIST: Final = 1000
+#: An enqueue adding this many tasks refreshes the queue table's statistics.
+_ANALYZE_AFTER: Final = 1000
 #: Rows per batch when a migration fills a new column from the documents.
 _FILL_BATCH: Final = 1000
 _MAX_IDENT: Final = 63
@@ -995,7 +999,9 @@ class PostgreSQLStorage:
             " payload TEXT NOT NULL DEFAULT '', attempts INTEGER NOT NULL DEFAULT 0,"
             " lease_until BIGINT, worker TEXT, done BOOLEAN NOT NULL DEFAULT FALSE,"
             f" seq BIGINT NOT NULL DEFAULT nextval('{s}.civiccrm_task_seq'),"
-            " PRIMARY KEY (topic, key))",
+            # Room on each page, so that a claim (which changes no indexed column) can
+            # update a row in place (a HOT update, no new index entries).
+            " PRIMARY KEY (topic, key)) WITH (fillfactor = 70)",
             # Pending tasks of a topic in queue order: what claim() scans.
             "CREATE INDEX IF NOT EXISTS civiccrm_tasks_pending"
             f" ON {s}.civiccrm_tasks (topic, seq) WHERE NOT done",
@@ -1831,7 +1837,12 @@ class PostgreSQLStorage:
                 " WHERE t.done",
                 (topic, payload, unique),
             )
-            return cur.rowcount
+            added = cur.rowcount
+            if added >= _ANALYZE_AFTER:
+                # Fresh statistics, so that claims read the pending index in order and
+                # completions look tasks up by key (a new table's estimates say "tiny").
+                conn.execute(f"ANALYZE {s}.civiccrm_tasks")
+            return added
 
     def claim(
         self, topic: str, *, worker: str, limit: int, lease_us: int, now_us: int
@@ -1872,16 +1883,21 @@ class PostgreSQLStorage:
         """
         Mark tasks done if ``worker`` still holds their lease: it is the last worker
         that claimed them (an expired lease still counts until another worker claims
-        the task). Returns how many were marked.
+        the task). Returns how many were marked. A done task is removed from the
+        queue table.
         """
         unique = list(dict.fromkeys(keys))
         if not unique:
             return 0
         with self._write("complete") as conn:
+            # A done task's row is deleted (one dead row version, no new one and no new
+            # index entries, as an UPDATE would make); enqueueing its key again inserts
+            # it afresh. A join on the keys: one primary-key look-up each, whatever the
+            # statistics say.
             cur = conn.execute(
-                f"UPDATE {self._s}.civiccrm_tasks SET done = TRUE, lease_until = NULL"
-                " WHERE topic = %s AND key = ANY(%s::text[]) AND worker = %s AND NOT done",
-                (topic, unique, worker),
+                f"DELETE FROM {self._s}.civiccrm_tasks AS t USING unnest(%s::text[]) AS u(k)"
+                " WHERE t.topic = %s AND t.key = u.k AND t.worker = %s AND NOT t.done",
+                (unique, topic, worker),
             )
             return cur.rowcount
 
