@@ -27,8 +27,10 @@ from civiccrm.models import (
     DeliveryStatus,
     Department,
     Direction,
+    Disposal,
     EventKind,
     Interaction,
+    LegalHold,
     Location,
     Organization,
     OrganizationKind,
@@ -37,6 +39,7 @@ from civiccrm.models import (
     PostalAddress,
     Priority,
     Queue,
+    RetentionRun,
     Rotation,
     ServiceType,
 )
@@ -346,10 +349,49 @@ bulk_jobs = st.builds(
     version=st.integers(0, 100),
 )
 
+retention_runs = st.builds(
+    RetentionRun,
+    id=visible_text,
+    as_of=aware_datetimes,
+    schedules=st.text(max_size=40),
+    status=st.sampled_from(["running", "done"]),
+    counts=st.text(max_size=40),
+    disposed=st.integers(0, 10**6),
+    digest=st.text(alphabet="0123456789abcdef", min_size=64, max_size=64),
+    batches=st.integers(0, 10**4),
+    actor=st.none() | st.uuids(),
+    actor_name=st.none() | visible_text,
+    started_at=opt_datetimes,
+    finished_at=opt_datetimes,
+)
+disposals = st.builds(
+    Disposal,
+    id=visible_text,
+    record_class=st.sampled_from(["case", "interaction"]),
+    record_id=visible_text,
+    schedule=slugs,
+    disposition=st.sampled_from(["destroy", "anonymise", "archive", "review"]),
+    run=visible_text,
+    at=aware_datetimes,
+)
+legal_holds = st.builds(
+    LegalHold,
+    id=visible_text,
+    reason=visible_text,
+    authority=visible_text,
+    placed_at=aware_datetimes,
+    placed_by=st.text(max_size=20),
+    cases=st.lists(st.uuids().map(str), min_size=1, max_size=3),
+    release_reason=st.text(max_size=20),
+)
+
 #: Every model with its strategy.
 MODELS = {
     Agent: agents,
     BulkJob: bulk_jobs,
+    Disposal: disposals,
+    LegalHold: legal_holds,
+    RetentionRun: retention_runs,
     Rotation: rotations,
     AttributeDefinition: attribute_definitions(),
     AttributeOption: attribute_options,

@@ -36,6 +36,7 @@ from civiccrm.models import (
     Organization,
     Priority,
 )
+from civiccrm.privacy.retention import RetentionSchedule
 from civiccrm.profile import load_profile, springfield_path
 from tests.profiles import without_automation
 
@@ -405,7 +406,9 @@ def test_a_schema_1_file_gets_case_references_on_open(tmp_path: Path) -> None:
         assert [crm.cases.get(c.id).reference for c in old] == ["SR-1", None, "SR-3"]
 
 
-def test_everything_the_facade_writes_is_read_back_by_the_fast_path(crm: CRM) -> None:
+def test_everything_the_facade_writes_is_read_back_by_the_fast_path(
+    crm: CRM, clock: FixedClock
+) -> None:
     """
     Reads build models from stored documents without validating them again; a document
     that path cannot take (a field missing, say) falls back to the strict converter.
@@ -426,6 +429,19 @@ def test_everything_the_facade_writes_is_read_back_by_the_fast_path(crm: CRM) ->
     assert crm.routing.assign(other.id).case.assignee is not None
     crm.bulk.close(case_ids=[str(other.id)], key="fast-path", progress=False)
     crm.organizations.create(Organization(name="Acme Ltd", external_ids={"tax": "A-1"}))
+    # A legal hold, a retention run and the mark of a disposition.
+    crm.retention.place_hold(reason="claim", authority="City Attorney", parties=[ana.id])
+    review = RetentionSchedule(
+        code="review",
+        record_class="case",
+        trigger="created",
+        period="1 day",
+        disposition="review",
+        authority="GS 1",
+    )
+    clock.set(T0 + timedelta(days=400))
+    run = crm.retention.apply(key="r1", schedules=[review])
+    assert run.disposed == 1  # the case of Ana's is held
     crm.interactions.log(
         Interaction(
             channel=Channel.PHONE,

@@ -34,9 +34,12 @@ from civiccrm.models import (
     CaseSummary,
     Channel,
     Citizen,
+    Disposal,
     Interaction,
+    LegalHold,
     Organization,
     Priority,
+    RetentionRun,
     Rotation,
     format_utc,
 )
@@ -198,7 +201,8 @@ SCHEMA: Final = Schema(
     # 4: case.sla_check_at (the escalation sweep's partial index).
     # 5: case.geo_cell (duplicate detection), indexes on reference and duplicate_of,
     #    the rotation and bulk_job kinds.
-    version=5,
+    # 6: the legal_hold, retention_run and disposal kinds (retention).
+    version=6,
     kinds=(
         KindSpec(
             "citizen",
@@ -288,6 +292,14 @@ SCHEMA: Final = Schema(
         KindSpec("rotation", ()),
         # Bulk case work by idempotency key.
         KindSpec("bulk_job", (ColumnSpec("operation", T), ColumnSpec("status", T))),
+        # Retention: legal holds, runs (disposition certificates) and the mark each
+        # disposed-of record leaves (by "<record class>:<record id>").
+        KindSpec("legal_hold", ()),
+        KindSpec("retention_run", (ColumnSpec("status", T),)),
+        KindSpec(
+            "disposal",
+            (ColumnSpec("run", T, indexed=True), ColumnSpec("disposition", T)),
+        ),
         # One row per (blind index token, party): exact look-ups of encrypted emails,
         # phones and external ids. The id is "<token>|<party id>"; the doc is empty.
         KindSpec(
@@ -423,6 +435,9 @@ KINDS: Final[dict[type, Kind[Any]]] = {
     Agent: Kind("agent", Agent, _agent_columns),
     Rotation: Kind("rotation", Rotation, lambda r: {}),
     BulkJob: Kind("bulk_job", BulkJob, lambda j: {"operation": j.operation, "status": j.status}),
+    LegalHold: Kind("legal_hold", LegalHold, lambda h: {}),
+    RetentionRun: Kind("retention_run", RetentionRun, lambda r: {"status": r.status}),
+    Disposal: Kind("disposal", Disposal, lambda d: {"run": d.run, "disposition": d.disposition}),
 }
 
 

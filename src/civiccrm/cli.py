@@ -254,6 +254,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_import_commands(sub, common)
     add_worker_commands(sub, common)
     add_open311_commands(sub, common)
+
+    from civiccrm._cli_retention import add_retention_commands
+
+    add_retention_commands(sub, common)
     return parser
 
 

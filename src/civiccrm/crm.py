@@ -26,6 +26,7 @@ from civiccrm._auditing import Auditor, check_session
 from civiccrm._auditing import event as audit_event
 from civiccrm._bulkwork import BulkWork
 from civiccrm._clock import Clock, SystemClock
+from civiccrm._dsr import SubjectService
 from civiccrm._export import ExportService
 from civiccrm._import import ImportService
 from civiccrm._keys import (
@@ -50,6 +51,7 @@ from civiccrm._records import (
     micros,
 )
 from civiccrm._redaction import RedactionService
+from civiccrm._retention import RetentionService
 from civiccrm._work import (
     AutomationService,
     DuplicateCandidate,
@@ -393,6 +395,10 @@ class CRM:
         self.imports = ImportService(self)
         #: Work claimed in batches under expiring leases, from many processes or hosts.
         self.workers = WorkerService(self)
+        #: Retention schedules, legal holds and dispositions.
+        self.retention = RetentionService(self)
+        #: Data-subject requests: access, rectification, erasure.
+        self.subjects = SubjectService(self)
 
     # ----------------------------------------------------------------------------------
     # Sessions and transactions

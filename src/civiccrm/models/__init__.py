@@ -58,7 +58,7 @@ from civiccrm.models._pii import (
     personal_data_fields,
 )
 from civiccrm.models._staff import Agent, Department, Queue
-from civiccrm.models._work import BulkJob, Rotation
+from civiccrm.models._work import BulkJob, Disposal, LegalHold, RetentionRun, Rotation
 
 __all__ = [
     "DIRECT",
@@ -71,6 +71,7 @@ __all__ = [
     "AttributeOption",
     "AttributeValue",
     "BulkJob",
+    "Disposal",
     "Case",
     "CaseEvent",
     "CaseStatus",
@@ -89,6 +90,7 @@ __all__ = [
     "EventKind",
     "EventValue",
     "Interaction",
+    "LegalHold",
     "Location",
     "Organization",
     "OrganizationKind",
@@ -100,6 +102,7 @@ __all__ = [
     "PostalAddress",
     "Priority",
     "Queue",
+    "RetentionRun",
     "Rotation",
     "ServiceType",
     "allowed_transitions",
@@ -132,11 +135,14 @@ MODEL_CLASSES = (
     Consent,
     ContactPoint,
     Department,
+    Disposal,
     Interaction,
+    LegalHold,
     Location,
     Organization,
     PartyRef,
     PostalAddress,
     Queue,
+    RetentionRun,
     Rotation,
 )

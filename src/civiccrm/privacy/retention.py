@@ -39,8 +39,7 @@ import calendar
 import enum
 import hashlib
 import re
-import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
 from typing import Final
@@ -49,6 +48,7 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from civiccrm.errors import Problem, ValidationError
+from civiccrm.models._work import LegalHold
 
 __all__ = [
     "Cutoff",
@@ -62,9 +62,12 @@ __all__ = [
     "RetentionStatus",
     "Trigger",
     "check_schedules",
+    "covers",
     "decide",
-    "digest_ids",
+    "EMPTY_DIGEST",
+    "add_to_digest",
     "parse_period",
+    "parse_retention",
     "schedule_for",
 ]
 
@@ -121,6 +124,8 @@ _WORD_PART_RE: Final = re.compile(
     re.ASCII | re.IGNORECASE,
 )
 _UNITS: Final = {"y": "years", "m": "months", "w": "weeks", "d": "days"}
+#: The digest of no records (see :func:`add_to_digest`).
+EMPTY_DIGEST: Final = "0" * 64
 #: No schedule keeps anything longer than this (and dates stay within datetime's range).
 _MAX_YEARS: Final = 1000
 
@@ -346,76 +351,29 @@ class RetentionFacts:
     party_ids: tuple[str, ...] = ()
 
 
-def _ids(value: Iterable[str | uuid.UUID]) -> frozenset[str]:
-    return frozenset(str(v) for v in value)
-
-
-@attrs.frozen(kw_only=True)
-class LegalHold:
-    """
-    An order suspending disposition of what it covers, while it is in force (from
-    ``placed_at`` until ``released_at``): the cases it names, every record of the
-    parties it names, or the cases of ``case_type`` created in ``[created_from,
-    created_until)``; and the interactions of the cases it covers.
-    """
-
-    id: str
-    reason: str
-    authority: str
-    placed_at: datetime
-    placed_by: str = ""
-    cases: frozenset[str] = attrs.field(factory=frozenset, converter=_ids)
-    parties: frozenset[str] = attrs.field(factory=frozenset, converter=_ids)
-    case_type: str | None = None
-    created_from: datetime | None = None
-    created_until: datetime | None = None
-    released_at: datetime | None = None
-    released_by: str = ""
-
-    def __attrs_post_init__(self) -> None:
-        problems = []
-        if not self.reason.strip():
-            problems.append(Problem("reason", "must say why the records are held"))
-        if not self.authority.strip():
-            problems.append(Problem("authority", "must name who or what orders the hold"))
-        query = self.case_type is not None or self.created_from or self.created_until
-        scopes = sum(1 for s in (self.cases, self.parties, query) if s)
-        if scopes != 1:
-            problems.append(
-                Problem("", "name cases, or parties, or a query (case type and/or dates): one")
-            )
-        if self.created_from and self.created_until and self.created_from >= self.created_until:
-            problems.append(Problem("created_until", "must be after created_from"))
-        if self.released_at is not None and self.released_at < self.placed_at:
-            problems.append(Problem("released_at", "must not be before placed_at"))
-        if problems:
-            raise ValidationError(problems, record_type="legal hold")
-
-    def in_force(self, at: datetime) -> bool:
-        """Whether the hold is in force at ``at``."""
-        return self.placed_at <= at and (self.released_at is None or at < self.released_at)
-
-    def covers(self, facts: RetentionFacts) -> bool:
-        """Whether the hold's scope takes in the record (in force or not)."""
-        if facts.record_class is RecordClass.AUDIT:
-            return False  # the audit trail is kept by its own schedule
-        if self.cases:
-            return (facts.case_id or "") in self.cases or (
-                facts.record_class is RecordClass.CASE and facts.record_id in self.cases
-            )
-        if self.parties:
-            if facts.record_class is RecordClass.PARTY:
-                return facts.record_id in self.parties
-            return not self.parties.isdisjoint(facts.party_ids)
-        if facts.record_class not in (RecordClass.CASE, RecordClass.INTERACTION):
-            return False
-        if facts.record_class is RecordClass.INTERACTION and facts.case_id is None:
-            return False
-        if self.case_type is not None and facts.case_type != self.case_type:
-            return False
-        if self.created_from is not None and facts.created_at < self.created_from:
-            return False
-        return self.created_until is None or facts.created_at < self.created_until
+def covers(hold: LegalHold, facts: RetentionFacts) -> bool:
+    """Whether ``hold``'s scope takes in the record (in force or not): the cases it
+    names (and their interactions), every record of the parties it names, or the cases
+    (and their interactions) of its query."""
+    if facts.record_class is RecordClass.AUDIT:
+        return False  # the audit trail is kept by its own schedule
+    if hold.cases:
+        return (facts.case_id or "") in hold.cases or (
+            facts.record_class is RecordClass.CASE and facts.record_id in hold.cases
+        )
+    if hold.parties:
+        if facts.record_class is RecordClass.PARTY:
+            return facts.record_id in hold.parties
+        return any(p in hold.parties for p in facts.party_ids)
+    if facts.record_class not in (RecordClass.CASE, RecordClass.INTERACTION):
+        return False
+    if facts.record_class is RecordClass.INTERACTION and facts.case_id is None:
+        return False
+    if hold.case_type is not None and facts.case_type != hold.case_type:
+        return False
+    if hold.created_from is not None and facts.created_at < hold.created_from:
+        return False
+    return hold.created_until is None or facts.created_at < hold.created_until
 
 
 class RetentionStatus(enum.StrEnum):
@@ -484,27 +442,125 @@ def decide(
     due = schedule.due_at(trigger_at, tz)
     if now < due:
         return Decision(facts, RetentionStatus.NOT_DUE, schedule, due)
-    holding = tuple(h.id for h in holds if h.in_force(now) and h.covers(facts))
+    holding = tuple(h.id for h in holds if h.in_force(now) and covers(h, facts))
     if holding:
         return Decision(facts, RetentionStatus.HELD, schedule, due, holding)
     return Decision(facts, RetentionStatus.DUE, schedule, due)
 
 
-def digest_ids(ids: Iterable[str]) -> str:
+def add_to_digest(digest: str, ids: Iterable[str]) -> str:
     """
-    A SHA-256 digest of record ids, in sorted order, one per line: what a disposition
-    certificate gives to prove which records it disposed of without listing them.
+    ``digest`` (hex) with ``ids`` added: the sum modulo 2**256 of the SHA-256 of each
+    id, in hex. What a disposition certificate gives to prove which records it disposed
+    of without listing them: anyone holding the list can recompute it, in any order and
+    in any number of steps (a run resumed after a crash adds its later batches).
 
-    >>> digest_ids(["b", "a"]) == digest_ids(["a", "b"])
+    >>> add_to_digest(EMPTY_DIGEST, ["b", "a"]) == add_to_digest(EMPTY_DIGEST, ["a", "b"])
+    True
+    >>> add_to_digest(add_to_digest(EMPTY_DIGEST, ["a"]), ["b"]) == add_to_digest(
+    ...     EMPTY_DIGEST, ["a", "b"]
+    ... )
     True
     """
-    h = hashlib.sha256()
-    for record_id in sorted(ids):
-        h.update(record_id.encode("utf-8") + b"\n")
-    return h.hexdigest()
+    total = int(digest, 16)
+    for record_id in ids:
+        total += int.from_bytes(hashlib.sha256(record_id.encode("utf-8")).digest())
+    return f"{total % (1 << 256):064x}"
 
 
 def _local(moment: datetime, tz: ZoneInfo) -> datetime:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValidationError.at("", f"a retention time must be timezone-aware, got {moment}")
     return moment.astimezone(tz)
+
+
+#: Record classes a schedule may name but ``crm.retention`` does not dispose of yet.
+UNAPPLIED_CLASSES: Final = frozenset({"party", "audit"})
+
+_SCHEDULE_KEYS: Final = (
+    "code",
+    "record_class",
+    "trigger",
+    "period",
+    "disposition",
+    "authority",
+    "case_types",
+    "cutoff",
+    "description",
+)
+
+
+def parse_retention(
+    raw: object, *, case_types: Collection[str] | None
+) -> tuple[tuple[RetentionSchedule, ...] | None, list[Problem]]:
+    """
+    The profile's ``[[retention]]`` array of tables as schedules, or None with every
+    problem, each at its TOML path (``retention[2].period``). ``case_types``: the
+    profile's case type codes (None: not known, not checked).
+
+    .. versionadded:: 0.1.0
+    """
+    if raw is None:
+        return (), []
+    if not isinstance(raw, list):
+        kind = type(raw).__name__
+        return None, [Problem("retention", f"expected an array of tables, got {kind}")]
+    found: list[Problem] = []
+    schedules: list[RetentionSchedule] = []
+    for i, item in enumerate(raw):
+        path = f"retention[{i}]"
+        if not isinstance(item, Mapping):
+            found.append(Problem(path, f"expected a table, got {type(item).__name__}"))
+            continue
+        at: list[Problem] = []
+        for key in item:
+            if key not in _SCHEDULE_KEYS:
+                at.append(
+                    Problem(str(key), f"unknown setting (known: {', '.join(_SCHEDULE_KEYS)})")
+                )
+        for key in ("code", "record_class", "trigger", "period", "disposition", "authority"):
+            if key not in item:
+                at.append(Problem(key, "is required"))
+        choices = {
+            "record_class": RecordClass,
+            "trigger": Trigger,
+            "disposition": Disposition,
+            "cutoff": Cutoff,
+        }
+        for key, enum_cls in choices.items():
+            value = item.get(key)
+            if value is not None and value not in {e.value for e in enum_cls}:
+                known = ", ".join(e.value for e in enum_cls)
+                at.append(Problem(key, f"{value!r} is not one of {known}"))
+        if item.get("record_class") in UNAPPLIED_CLASSES:
+            at.append(
+                Problem(
+                    "record_class",
+                    f"{item['record_class']!r} schedules are not applied yet: this release "
+                    "disposes of cases and interactions (erase parties with crm.subjects.erase)",
+                )
+            )
+        for key in ("code", "authority", "description"):
+            if key in item and not isinstance(item[key], str):
+                at.append(Problem(key, f"expected text, got {type(item[key]).__name__}"))
+        types = item.get("case_types", [])
+        if not isinstance(types, list) or not all(isinstance(t, str) for t in types):
+            at.append(Problem("case_types", "expected a list of case type codes"))
+        elif case_types is not None:
+            for j, code in enumerate(types):
+                if code not in case_types:
+                    at.append(Problem(f"case_types[{j}]", f"no case type {code!r}"))
+        if "period" in item:
+            try:
+                parse_period(item["period"], field="")
+            except ValidationError as exc:
+                at.extend(p.prefixed("period") for p in exc.problems)
+        if not at:
+            try:
+                schedules.append(RetentionSchedule(**{k: item[k] for k in item}))
+            except ValidationError as exc:
+                at.extend(exc.problems)
+        found.extend(p.prefixed(path) for p in at)
+    if not found:
+        found.extend(check_schedules(schedules))
+    return (tuple(schedules) if not found else None), found

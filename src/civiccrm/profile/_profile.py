@@ -36,6 +36,7 @@ from civiccrm.models import (
 )
 from civiccrm.models._common import _kind, language_tag, non_blank, slug
 from civiccrm.models._convert import problems_of
+from civiccrm.privacy.retention import RetentionSchedule, parse_retention
 from civiccrm.profile._open311 import DEFAULT_OPEN311, Open311Settings, parse_open311
 from civiccrm.routing.calendar import BusinessCalendar, Interval
 from civiccrm.routing.settings import (
@@ -168,6 +169,8 @@ WRITE_KINDS: Final[Mapping[str, str]] = types.MappingProxyType(
         "erase": "erase a party's personal data (crm.citizens.erase, right to erasure)",
         "export": "export personal data (subject-access requests, data extracts)",
         "import": "bulk imports of parties and cases (crm.citizens.bulk_import, ...)",
+        "hold": "place and release legal holds (crm.retention.place_hold, .release_hold)",
+        "retention": "dispose of records under retention schedules (crm.retention.apply)",
     }
 )
 
@@ -408,6 +411,9 @@ class Profile:
     duplicates: tuple[DuplicateRule, ...] = ()
     #: How the agency speaks Open311 GeoReport v2 (the optional ``[open311]`` section).
     open311: Open311Settings = attrs.field(default=DEFAULT_OPEN311, eq=False)
+    #: The retention schedules (the ``[[retention]]`` tables; see
+    #: :mod:`civiccrm.privacy.retention`).
+    retention: tuple[RetentionSchedule, ...] = ()
     _departments: Mapping[str, Department] = attrs.field(init=False, repr=False, eq=False)
     _queues: Mapping[str, Queue] = attrs.field(init=False, repr=False, eq=False)
     _case_types: Mapping[str, CaseType] = attrs.field(init=False, repr=False, eq=False)
@@ -516,6 +522,7 @@ _SECTIONS: Final = (
     "automations",
     "duplicates",
     "open311",
+    "retention",
 )
 
 
@@ -1598,8 +1605,14 @@ def parse_profile(data: str | Mapping[str, Any], *, source: str | None = None) -
         case_types={ct.code for _, ct in case_types} if case_types_whole else None,
     )
     problems.extend(found)
+    retention, found = parse_retention(
+        data.get("retention"),
+        case_types={ct.code for _, ct in case_types} if case_types_whole else None,
+    )
+    problems.extend(found)
     if (
         problems
+        or retention is None
         or agency is None
         or routing is None
         or automations is None
@@ -1620,6 +1633,7 @@ def parse_profile(data: str | Mapping[str, Any], *, source: str | None = None) -
         automations=automations,
         duplicates=duplicates,
         open311=open311,
+        retention=retention,
     )
 
 

@@ -1,0 +1,762 @@
+"""
+The facade's retention service: ``crm.retention`` (schedules, legal holds, dispositions).
+
+The decisions are :mod:`civiccrm.privacy.retention`'s (pure policy); this module reads
+the facts they need from storage (indexed columns only: no document is opened to plan),
+carries out the dispositions in atomic batches, and keeps the disposition certificate.
+
+A case is disposed of as a case file: with its history (events) and the interactions
+logged on it. Interactions logged on no case follow the ``interaction`` schedule.
+
+.. versionadded:: 0.1.0
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import tempfile
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+from zoneinfo import ZoneInfo
+
+import attrs
+import orjson
+
+from civiccrm._keys import case_key_id
+from civiccrm._records import KINDS, from_micros
+from civiccrm.adapters._base import Filter, Query, Record
+from civiccrm.errors import NotFoundError, Problem, ValidationError
+from civiccrm.models import (
+    Case,
+    CaseEvent,
+    Disposal,
+    Interaction,
+    LegalHold,
+    Location,
+    RetentionRun,
+    format_utc,
+)
+from civiccrm.privacy.retention import (
+    EMPTY_DIGEST,
+    UNAPPLIED_CLASSES,
+    Decision,
+    Disposition,
+    RecordClass,
+    RetentionFacts,
+    RetentionSchedule,
+    RetentionStatus,
+    add_to_digest,
+    check_schedules,
+    decide,
+)
+
+if TYPE_CHECKING:
+    from civiccrm.crm import CRM
+
+__all__ = ["RetentionPlan", "RetentionService"]
+
+_CASE_COLUMNS: Final = ("case_type", "opened_at", "closed_at", "updated_at", "requester_id")
+_INTERACTION_COLUMNS: Final = ("case_id", "party_id", "occurred_at")
+#: The columns of a plan's CSV file: no personal data.
+PLAN_FIELDS: Final = (
+    "record_class",
+    "record_id",
+    "case_type",
+    "status",
+    "schedule",
+    "disposition",
+    "due_at",
+    "holds",
+)
+
+
+@attrs.frozen
+class RetentionPlan:
+    """
+    What ``crm.retention.apply`` would do as of ``as_of``: counts by schedule and
+    status (``due``, ``held``, ``not_due``, ``not_triggered``; ``no_schedule`` under the
+    schedule code ``""``), records already disposed of left out.
+    """
+
+    as_of: datetime
+    counts: dict[str, dict[str, int]]
+    #: The CSV file written, if one was asked for.
+    path: Path | None = None
+
+    @property
+    def due(self) -> int:
+        """Records due for disposition."""
+        return sum(c.get(RetentionStatus.DUE, 0) for c in self.counts.values())
+
+    @property
+    def held(self) -> int:
+        """Records past their period but held."""
+        return sum(c.get(RetentionStatus.HELD, 0) for c in self.counts.values())
+
+
+def _schedules_json(schedules: Sequence[RetentionSchedule]) -> str:
+    return json.dumps(
+        [
+            {
+                "code": s.code,
+                "record_class": s.record_class.value,
+                "trigger": s.trigger.value,
+                "cutoff": s.cutoff.value,
+                "period": str(s.period),
+                "disposition": s.disposition.value,
+                "authority": s.authority,
+                "case_types": list(s.case_types),
+            }
+            for s in schedules
+        ],
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+
+
+class RetentionService:
+    """Retention schedules, legal holds and dispositions (see the module's docstring)."""
+
+    def __init__(self, crm: CRM) -> None:
+        self._crm = crm
+
+    # ----------------------------------------------------------------------------------
+    # Schedules
+
+    @property
+    def schedules(self) -> tuple[RetentionSchedule, ...]:
+        """The profile's retention schedules."""
+        return self._crm.profile.retention
+
+    @property
+    def time_zone(self) -> ZoneInfo:
+        """The agency's time zone: periods count in its calendar."""
+        return ZoneInfo(self._crm.profile.agency.time_zone)
+
+    def _checked(self, schedules: Sequence[RetentionSchedule] | None) -> list[RetentionSchedule]:
+        chosen = list(self.schedules if schedules is None else schedules)
+        problems = check_schedules(chosen)
+        problems += [
+            Problem(
+                f"retention[{i}].record_class",
+                f"{s.record_class.value!r} schedules are not applied yet: this release "
+                "disposes of cases and interactions",
+            )
+            for i, s in enumerate(chosen)
+            if s.record_class.value in UNAPPLIED_CLASSES
+        ]
+        if problems:
+            raise ValidationError(problems, record_type="retention schedules")
+        return chosen
+
+    # ----------------------------------------------------------------------------------
+    # Legal holds
+
+    def place_hold(
+        self,
+        *,
+        reason: str,
+        authority: str,
+        cases: Sequence[uuid.UUID | str] = (),
+        parties: Sequence[uuid.UUID | str] = (),
+        case_type: str | None = None,
+        created_from: datetime | None = None,
+        created_until: datetime | None = None,
+    ) -> LegalHold:
+        """
+        Place a legal hold on cases, on everything of some parties, or on the cases of a
+        type created in ``[created_from, created_until)`` (see
+        :class:`~civiccrm.models.LegalHold`). From now until it is released,
+        nothing it covers is disposed of. Audited.
+
+        Raises:
+            ValidationError: no reason or authority, or not exactly one scope.
+            AccessDeniedError: the role may not make ``hold`` writes.
+        """
+        crm = self._crm
+        crm._may("hold")
+        if case_type is not None and case_type not in {ct.code for ct in crm.profile.case_types}:
+            raise ValidationError.at("case_type", f"{case_type!r} is not a case type")
+        now = crm._now()
+        hold = LegalHold(
+            id=str(crm._new_id(now)),
+            reason=reason,
+            authority=authority,
+            placed_at=now,
+            placed_by=self._actor_name(),
+            cases=cases,
+            parties=parties,
+            case_type=case_type,
+            created_from=created_from,
+            created_until=created_until,
+        )
+        with crm.transaction():
+            self._put(hold)
+            crm._audit_write(
+                "hold",
+                "legal_hold",
+                [hold.id],
+                detail={"cases": len(hold.cases), "parties": len(hold.parties)},
+            )
+        return hold
+
+    def release_hold(self, hold: LegalHold | str, *, reason: str) -> LegalHold:
+        """
+        Release a legal hold: what it covered follows its schedules again (a record
+        already past its period is due at the next run). Audited.
+
+        Raises:
+            NotFoundError: there is no such hold.
+            ValidationError: no reason, or the hold is released already.
+        """
+        crm = self._crm
+        crm._may("hold")
+        if not isinstance(reason, str) or not reason.strip():
+            raise ValidationError.at("reason", "say why the hold is released")
+        hold_id = hold.id if isinstance(hold, LegalHold) else str(hold)
+        with crm.transaction():
+            current = self._get_hold(hold_id)
+            if current.released_at is not None:
+                raise ValidationError.at("", f"legal hold {hold_id} is released already")
+            released = attrs.evolve(
+                current,
+                released_at=crm._now(),
+                released_by=self._actor_name(),
+                release_reason=reason.strip(),
+            )
+            self._put(released)
+            crm._audit_write("release_hold", "legal_hold", [hold_id])
+        return attrs.evolve(released, version=current.version + 1)
+
+    def holds(self, *, in_force: bool | None = None) -> list[LegalHold]:
+        """The legal holds (only those in force now, or only the released ones)."""
+        kind = KINDS[LegalHold]
+        out = [
+            kind.from_record(r, self._crm.converter)
+            for r in self._crm.storage.stream(Query("legal_hold"))
+        ]
+        if in_force is None:
+            return out
+        now = self._crm._now()
+        return [h for h in out if h.in_force(now) == in_force]
+
+    def _get_hold(self, hold_id: str) -> LegalHold:
+        record = self._crm.storage.get("legal_hold", hold_id)
+        if record is None:
+            raise NotFoundError("legal hold", hold_id)
+        hold: LegalHold = KINDS[LegalHold].from_record(record, self._crm.converter)
+        return hold
+
+    # ----------------------------------------------------------------------------------
+    # Facts, plan
+
+    def facts(self) -> Iterator[RetentionFacts]:
+        """Every case, and every interaction logged on no case, as retention sees them
+        (from indexed columns: no personal data is read)."""
+        storage = self._crm.storage
+        for r in storage.stream(Query("case", columns=_CASE_COLUMNS)):
+            yield _case_facts(r)
+        query = Query("interaction", (Filter("case_id", "is_null"),), columns=_INTERACTION_COLUMNS)
+        for r in storage.stream(query):
+            yield _interaction_facts(r)
+
+    def _decisions(
+        self, schedules: Sequence[RetentionSchedule], as_of: datetime, page: int = 500
+    ) -> Iterator[tuple[Decision, bool]]:
+        """Each record's decision, and whether it was disposed of already."""
+        holds = self.holds()
+        tz = self.time_zone
+        batch: list[RetentionFacts] = []
+
+        def flush() -> Iterator[tuple[Decision, bool]]:
+            ids = [f"{f.record_class}:{f.record_id}" for f in batch]
+            done = {r.id for r in self._crm.storage.get_many("disposal", ids)}
+            for facts, mark in zip(batch, ids, strict=True):
+                yield decide(schedules, facts, holds, now=as_of, tz=tz), mark in done
+            batch.clear()
+
+        for facts in self.facts():
+            batch.append(facts)
+            if len(batch) >= page:
+                yield from flush()
+        yield from flush()
+
+    def plan(
+        self,
+        *,
+        as_of: datetime | None = None,
+        schedules: Sequence[RetentionSchedule] | None = None,
+        out: str | os.PathLike[str] | None = None,
+    ) -> RetentionPlan:
+        """
+        What :meth:`apply` would do as of ``as_of`` (default now): counts by schedule and
+        status, and with ``out`` a CSV file listing each record that is due or held
+        (:data:`PLAN_FIELDS`: ids, codes and dates, no personal data). Writes nothing
+        else.
+        """
+        chosen = self._checked(schedules)
+        when = self._crm._now() if as_of is None else as_of
+        counts: dict[str, Counter[str]] = {}
+        with _csv_out(out) as writer:
+            for decision, done in self._decisions(chosen, when):
+                if done:
+                    continue
+                code = decision.schedule.code if decision.schedule else ""
+                counts.setdefault(code, Counter())[decision.status.value] += 1
+                if writer is not None and decision.status in (
+                    RetentionStatus.DUE,
+                    RetentionStatus.HELD,
+                ):
+                    writer.writerow(_plan_row(decision))
+        return RetentionPlan(
+            when,
+            {code: dict(c) for code, c in sorted(counts.items())},
+            Path(out) if out is not None else None,
+        )
+
+    # ----------------------------------------------------------------------------------
+    # Apply
+
+    def apply(
+        self,
+        *,
+        key: str,
+        as_of: datetime | None = None,
+        schedules: Sequence[RetentionSchedule] | None = None,
+        batch: int = 200,
+        archive_dir: str | os.PathLike[str] | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> RetentionRun:
+        """
+        Dispose of every record due as of ``as_of`` (default now; never later) and not
+        held, in
+        atomic batches of ``batch``: each batch's dispositions, the marks they leave
+        (:class:`~civiccrm.models.Disposal`), its audit entries and the run's counts
+        commit together. ``key`` is the run's idempotency key: running it again (after
+        a crash, say) finishes what is left as of the same instant, and disposes of
+        nothing twice; a finished run is returned as it is. The run is the disposition
+        certificate (:meth:`certificate`).
+
+        ``archive_dir`` is where ``archive`` dispositions write their files
+        (``<key>-<batch>.jsonl``, one per batch, complete before the batch commits).
+
+        Raises:
+            ValidationError: no key; the schedules conflict; a schedule archives and no
+                ``archive_dir`` is given; the key was used with other schedules.
+            AccessDeniedError: the role may not make ``retention`` writes.
+        """
+        crm = self._crm
+        crm._may("retention")
+        if not isinstance(key, str) or not key.strip():
+            raise ValidationError.at("key", "give the run an idempotency key")
+        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+            raise ValidationError.at("batch", f"must be 1 or more, got {batch!r}")
+        if as_of is not None and as_of > crm._now():
+            raise ValidationError.at(
+                "as_of", "is in the future: records are never disposed of before they are due"
+            )
+        chosen = self._checked(schedules)
+        fingerprint = _schedules_json(chosen)
+        if archive_dir is None and any(s.disposition is Disposition.ARCHIVE for s in chosen):
+            record = crm.storage.get("retention_run", key)
+            if record is None or record.columns.get("status") != "done":
+                raise ValidationError.at(
+                    "archive_dir", "a schedule archives records: say where the archive files go"
+                )
+        run = self._start_run(key, fingerprint, as_of)
+        if run.status == "done":
+            return run
+        folder = Path(archive_dir) if archive_dir is not None else None
+        pending: list[Decision] = []
+        for decision, done in self._decisions(chosen, run.as_of):
+            if done or decision.status is not RetentionStatus.DUE:
+                continue
+            pending.append(decision)
+            if len(pending) >= batch:
+                run = self._dispose(run, pending, folder)
+                if progress is not None:
+                    progress(len(pending))
+                pending = []
+        if pending:
+            run = self._dispose(run, pending, folder)
+            if progress is not None:
+                progress(len(pending))
+        with crm.transaction():
+            finished = attrs.evolve(run, status="done", finished_at=crm._now())
+            self._put(finished)
+            crm._audit_write(
+                "retention_run",
+                "retention_run",
+                [run.id],
+                detail={"disposed": run.disposed, "digest": run.digest},
+            )
+        return attrs.evolve(finished, version=run.version + 1)
+
+    def run(self, key: str) -> RetentionRun:
+        """A retention run by its key.
+
+        Raises:
+            NotFoundError: there is no run of that key.
+        """
+        record = self._crm.storage.get("retention_run", key)
+        if record is None:
+            raise NotFoundError("retention run", key)
+        found: RetentionRun = KINDS[RetentionRun].from_record(record, self._crm.converter)
+        return found
+
+    def certificate(self, key: str) -> dict[str, Any]:
+        """
+        The disposition certificate of a run, as JSON-ready data: what (counts per
+        schedule and disposition, with each schedule's legal authority), when (the
+        instant the records were judged against, start and end), by whom, and a digest
+        of the disposed-of records' ids (``<class>:<id>``). No personal data.
+        """
+        run = self.run(key)
+        schedules = {s["code"]: s for s in json.loads(run.schedules)}
+        counts: dict[str, dict[str, int]] = json.loads(run.counts)
+        return {
+            "run": run.id,
+            "status": run.status,
+            "as_of": format_utc(run.as_of),
+            "started_at": format_utc(run.started_at) if run.started_at else None,
+            "finished_at": format_utc(run.finished_at) if run.finished_at else None,
+            "by": run.actor_name,
+            "disposed": run.disposed,
+            "digest": {"algorithm": "sum of sha256 mod 2^256", "value": run.digest},
+            "schedules": [
+                {
+                    "code": code,
+                    "authority": schedules[code]["authority"],
+                    "period": schedules[code]["period"],
+                    "counts": counts[code],
+                }
+                for code in sorted(counts)
+            ],
+        }
+
+    def disposals(self, run: str | None = None) -> list[Disposal]:
+        """The marks dispositions left (of one run, or of all)."""
+        where = (Filter("run", "eq", run),) if run is not None else ()
+        kind = KINDS[Disposal]
+        return [
+            kind.from_record(r, self._crm.converter)
+            for r in self._crm.storage.stream(Query("disposal", where))
+        ]
+
+    # --- internals ----------------------------------------------------------------------
+
+    def _actor_name(self) -> str:
+        actor = self._crm.actor
+        return str(actor.agent_id) if actor.agent_id is not None else actor.name
+
+    def _put(self, obj: LegalHold | RetentionRun | Disposal) -> None:
+        record = KINDS[type(obj)].to_record(obj, self._crm.converter)
+        self._crm.storage.put(record, expected_version=obj.version)
+
+    def _start_run(self, key: str, fingerprint: str, as_of: datetime | None) -> RetentionRun:
+        crm = self._crm
+        with crm.transaction():
+            record = crm.storage.get("retention_run", key)
+            if record is not None:
+                run: RetentionRun = KINDS[RetentionRun].from_record(record, crm.converter)
+                if run.schedules != fingerprint:
+                    raise ValidationError.at(
+                        "key", f"retention run {key!r} was started under other schedules"
+                    )
+                if as_of is not None and as_of != run.as_of:
+                    raise ValidationError.at(
+                        "as_of",
+                        f"retention run {key!r} disposes as of {format_utc(run.as_of)}",
+                    )
+                return run
+            now = crm._now()
+            run = RetentionRun(
+                id=key,
+                as_of=now if as_of is None else as_of,
+                schedules=fingerprint,
+                actor=crm.actor.agent_id,
+                actor_name=self._actor_name(),
+                started_at=now,
+            )
+            self._put(run)
+        return attrs.evolve(run, version=1)
+
+    def _dispose(
+        self, run: RetentionRun, decisions: list[Decision], folder: Path | None
+    ) -> RetentionRun:
+        crm = self._crm
+        storage = crm.storage
+        number = run.batches + 1
+        cases = [d for d in decisions if d.facts.record_class is RecordClass.CASE]
+        loose = [d for d in decisions if d.facts.record_class is RecordClass.INTERACTION]
+        archived = [d for d in decisions if d.schedule and d.schedule.disposition == "archive"]
+        if archived:
+            assert folder is not None
+            self._archive(folder / f"{_safe(run.id)}-{number:06d}.jsonl", archived)
+        now = crm._now()
+        shred: list[str] = []
+        counts: dict[str, dict[str, int]] = json.loads(run.counts)
+        with crm.transaction():
+            for d in cases:
+                assert d.schedule is not None
+                disposition = d.schedule.disposition
+                if disposition in (Disposition.DESTROY, Disposition.ARCHIVE):
+                    if self._destroy_case(d.facts.record_id):
+                        shred.append(case_key_id(d.facts.record_id))
+                elif disposition is Disposition.ANONYMISE:
+                    self._anonymise_case(d.facts.record_id)
+            for d in loose:
+                assert d.schedule is not None
+                disposition = d.schedule.disposition
+                if disposition in (Disposition.DESTROY, Disposition.ARCHIVE):
+                    _delete(storage, "interaction", d.facts.record_id)
+                elif disposition is Disposition.ANONYMISE:
+                    self._anonymise_interaction(d.facts.record_id)
+            marks = []
+            groups: dict[tuple[str, str, str], list[str]] = {}
+            for d in decisions:
+                assert d.schedule is not None
+                cls, rid = d.facts.record_class.value, d.facts.record_id
+                code, done_as = d.schedule.code, d.schedule.disposition.value
+                marks.append(
+                    Disposal(
+                        id=f"{cls}:{rid}",
+                        record_class=cls,
+                        record_id=rid,
+                        schedule=code,
+                        disposition=done_as,
+                        run=run.id,
+                        at=now,
+                    )
+                )
+                groups.setdefault((cls, code, done_as), []).append(rid)
+                per = counts.setdefault(code, {})
+                per[done_as] = per.get(done_as, 0) + 1
+            for mark in marks:
+                self._put(mark)
+            for (cls, code, done_as), ids in groups.items():
+                crm._audit_write(
+                    "dispose",
+                    cls,
+                    ids,
+                    detail={"schedule": code, "disposition": done_as, "run": run.id},
+                )
+            updated = attrs.evolve(
+                run,
+                counts=json.dumps(counts, sort_keys=True, separators=(",", ":")),
+                disposed=run.disposed + len(decisions),
+                digest=add_to_digest(run.digest or EMPTY_DIGEST, (m.id for m in marks)),
+                batches=number,
+            )
+            self._put(updated)
+        # After the commit: a crash in between leaves keys that nothing uses.
+        for key_id in shred:
+            crm.keys.erase(key_id, at=now)
+        return attrs.evolve(updated, version=run.version + 1)
+
+    def _destroy_case(self, case_id: str) -> bool:
+        """Delete a case with its events and interactions; whether it was anonymous (its
+        own key is then shredded)."""
+        storage = self._crm.storage
+        for kind in ("case_event", "interaction"):
+            query = Query(kind, (Filter("case_id", "eq", case_id),), columns=("case_id",))
+            for r in list(storage.stream(query)):
+                storage.delete(kind, r.id, expected_version=r.version)
+        record = storage.get("case", case_id)
+        if record is None:
+            return False
+        anonymous = record.columns.get("requester_id") is None
+        storage.delete("case", case_id, expected_version=record.version)
+        return anonymous
+
+    def _anonymise_case(self, case_id: str) -> None:
+        """Drop a case's personal data (title, description, requester, attributes,
+        external ids; its location generalised to about a kilometre, its address
+        dropped), its events' notes, and its interactions' personal data."""
+        crm = self._crm
+        record = crm.storage.get("case", case_id)
+        if record is None:
+            return
+        case = crm._from_record(KINDS[Case], record)
+        location = case.location
+        if location is not None:
+            location = Location(
+                latitude=None if location.latitude is None else round(location.latitude, 2),
+                longitude=None if location.longitude is None else round(location.longitude, 2),
+            )
+            if location.latitude is None and location.longitude is None:
+                location = None
+        plain = attrs.evolve(
+            case,
+            title=None,
+            description=None,
+            requester=None,
+            attributes={},
+            external_ids={},
+            location=location,
+        )
+        key = crm.keys.current(case_key_id(case_id), create=True)
+        crm.storage.put(crm._to_record(plain, key), expected_version=record.version)
+        query = Query("case_event", (Filter("case_id", "eq", case_id),))
+        event_kind = KINDS[CaseEvent]
+        for r in list(crm.storage.stream(query)):
+            event = crm._from_record(event_kind, r)
+            if event.note is not None:
+                crm.storage.put(
+                    crm._to_record(attrs.evolve(event, note=None), key),
+                    expected_version=r.version,
+                )
+        for r in list(
+            crm.storage.stream(Query("interaction", (Filter("case_id", "eq", case_id),)))
+        ):
+            self._anonymise_interaction(r.id, r)
+
+    def _anonymise_interaction(self, interaction_id: str, record: Record | None = None) -> None:
+        crm = self._crm
+        record = record or crm.storage.get("interaction", interaction_id)
+        if record is None:
+            return
+        item = crm._from_record(KINDS[Interaction], record)
+        plain = attrs.evolve(item, subject=None, body=None, external_id=None, party=None)
+        crm.storage.put(crm._to_record(plain), expected_version=record.version)
+
+    def _archive(self, path: Path, decisions: list[Decision]) -> None:
+        """Write the records to archive to ``path`` in full, atomically (a temporary
+        file renamed into place), before the batch that destroys them commits."""
+        crm = self._crm
+        storage = crm.storage
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for d in decisions:
+                    rid = d.facts.record_id
+                    assert d.schedule is not None
+                    head: dict[str, Any] = {
+                        "record_class": d.facts.record_class.value,
+                        "record_id": rid,
+                        "schedule": d.schedule.code,
+                        "authority": d.schedule.authority,
+                    }
+                    if d.facts.record_class is RecordClass.CASE:
+                        record = storage.get("case", rid)
+                        if record is None:
+                            continue
+                        head["case"] = crm.converter.unstructure(
+                            crm._from_record(KINDS[Case], record), Case
+                        )
+                        events = storage.stream(
+                            Query("case_event", (Filter("case_id", "eq", rid),))
+                        )
+                        head["events"] = [
+                            crm.converter.unstructure(
+                                crm._from_record(KINDS[CaseEvent], r), CaseEvent
+                            )
+                            for r in events
+                        ]
+                        items = storage.stream(
+                            Query("interaction", (Filter("case_id", "eq", rid),))
+                        )
+                    else:
+                        items = iter([r] if (r := storage.get("interaction", rid)) else [])
+                    head["interactions"] = [
+                        crm.converter.unstructure(
+                            crm._from_record(KINDS[Interaction], r), Interaction
+                        )
+                        for r in items
+                    ]
+                    out.write(orjson.dumps(head) + b"\n")
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        ids = [d.facts.record_id for d in decisions]
+        crm._audit_system_read(
+            "case", ids, ("title", "description", "attributes"), "retention archive"
+        )
+
+
+def _delete(storage: Any, kind: str, record_id: str) -> None:
+    record = storage.get(kind, record_id)
+    if record is not None:
+        storage.delete(kind, record_id, expected_version=record.version)
+
+
+def _safe(key: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in key)
+
+
+def _time(value: object) -> datetime | None:
+    return from_micros(value) if isinstance(value, int) else None
+
+
+def _case_facts(r: Record) -> RetentionFacts:
+    c = r.columns
+    opened = _time(c.get("opened_at"))
+    requester = c.get("requester_id")
+    return RetentionFacts(
+        record_class=RecordClass.CASE,
+        record_id=r.id,
+        created_at=opened or from_micros(0),
+        closed_at=_time(c.get("closed_at")),
+        last_activity_at=_time(c.get("updated_at")),
+        case_type=c.get("case_type") if isinstance(c.get("case_type"), str) else None,  # type: ignore[arg-type]
+        case_id=r.id,
+        party_ids=(str(requester),) if requester is not None else (),
+    )
+
+
+def _interaction_facts(r: Record) -> RetentionFacts:
+    c = r.columns
+    party = c.get("party_id")
+    at = _time(c.get("occurred_at")) or from_micros(0)
+    return RetentionFacts(
+        record_class=RecordClass.INTERACTION,
+        record_id=r.id,
+        created_at=at,
+        last_activity_at=at,
+        party_ids=(str(party),) if party is not None else (),
+    )
+
+
+def _plan_row(d: Decision) -> list[str]:
+    return [
+        d.facts.record_class.value,
+        d.facts.record_id,
+        d.facts.case_type or "",
+        d.status.value,
+        d.schedule.code if d.schedule else "",
+        d.schedule.disposition.value if d.schedule else "",
+        format_utc(d.due_at) if d.due_at else "",
+        ";".join(d.holds),
+    ]
+
+
+@contextlib.contextmanager
+def _csv_out(out: str | os.PathLike[str] | None) -> Iterator[Any]:
+    """A CSV writer to ``out`` written atomically (or None without ``out``)."""
+    if out is None:
+        yield None
+        return
+    path = Path(out)
+    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(PLAN_FIELDS)
+            yield writer
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
