@@ -99,3 +99,53 @@ def test_redaction_example() -> None:
     assert "SR-2026-004512" in out  # a case reference is not personal data
     assert "(***) ***-0187" in out
     assert "log file: callback failed for <PHONE>" in out
+
+
+def test_retention_example(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "retention.py"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    out = done.stdout
+    assert "plan: 54 due, 37 held" in out
+    assert "run 2026-11: 54 disposed of" in out
+    assert "the same run again disposes of nothing more: 54" in out
+    assert "erasure of Bo: refused (legal_claims, legal_obligation)" in out
+    assert "erasure of Cy: done" in out
+    assert (tmp_path / "plan.csv").exists()
+    assert list((tmp_path / "sar").glob("*.html"))
+
+
+def test_open311_server_example() -> None:
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "open311_server.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    out = done.stdout
+    assert "GET services.xml: 200, 16 services, first 001" in out
+    assert "POST requests.json: 200, a service request id" in out
+    assert "description 'Deep pothole. Call me on <PHONE>.'" in out
+    assert "POST requests.xml without a location: 400" in out
+    assert "GET services/999.json: 404" in out
+
+
+def test_worker_example(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "worker.py"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=180,
+    )
+    out = done.stdout
+    assert "3 workers processed 60 tasks" in out
+    assert "each case routed once by a worker: True" in out
+    assert "each case welcomed once: True" in out
+    assert "fast did 3, slow lost 3" in out
+    assert "still welcomed once each: True" in out

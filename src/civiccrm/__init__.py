@@ -9,7 +9,20 @@ reads. See https://civiccrm.readthedocs.io (docs/ in the source tree).
 from typing import Any
 
 from civiccrm._clock import Clock, FixedClock, SystemClock
+from civiccrm._dsr import AccessExport, ErasureDecision, Refusal
+from civiccrm._export import ExportResult
+from civiccrm._import import ImportMapping, ImportResult, load_mapping
 from civiccrm._keys import KeyProvider, LocalKeyProvider, RotationReport
+from civiccrm._retention import RetentionPlan
+from civiccrm._workers import (
+    BatchHandler,
+    BatchReport,
+    TopicHandler,
+    WorkBatch,
+    WorkerReport,
+    WorkerTopic,
+    WorkTask,
+)
 from civiccrm.crm import CRM, Actor, open
 from civiccrm.errors import (
     AccessDeniedError,
@@ -30,11 +43,18 @@ from civiccrm.profile import Profile, load_profile, parse_profile
 __all__ = [
     "CRM",
     "AccessDeniedError",
+    "AccessExport",
     "Actor",
+    "BatchHandler",
+    "BatchReport",
     "CivicCRMError",
     "Clock",
     "ConflictError",
+    "ErasureDecision",
+    "ExportResult",
     "FixedClock",
+    "ImportMapping",
+    "ImportResult",
     "IntegrityError",
     "KeyProvider",
     "LocalKeyProvider",
@@ -43,12 +63,20 @@ __all__ = [
     "PolicyError",
     "Problem",
     "Profile",
+    "Refusal",
+    "RetentionPlan",
     "RotationReport",
     "StorageError",
     "SystemClock",
+    "TopicHandler",
     "TransitionError",
     "ValidationError",
+    "WorkBatch",
+    "WorkTask",
+    "WorkerReport",
+    "WorkerTopic",
     "hookimpl",
+    "load_mapping",
     "load_profile",
     "open",
     "parse_profile",
