@@ -189,6 +189,7 @@ locations = st.builds(
     latitude=st.none(),
     longitude=st.none(),
     address_id=st.none() | st.text(),
+    postal_code=opt_visible,
 ) | st.builds(Location, address=opt_visible, latitude=latitudes, longitude=longitudes)
 attribute_values = (
     st.text(max_size=50)
@@ -203,6 +204,7 @@ cases = st.builds(
     reference=st.none() | st.text(max_size=20),
     title=opt_visible,
     description=opt_text,
+    media_url=opt_visible,
     status=st.sampled_from(CaseStatus),
     priority=st.sampled_from(Priority),
     channel=st.sampled_from(Channel),

@@ -157,11 +157,13 @@ FILLED: dict[type, dict[str, Any]] = {
     Case: {
         "title": "Pothole outside 742 Evergreen Terrace",
         "description": LONG_TEXT,
+        "media_url": "https://photos.springfield.example/742-evergreen.jpg",
         "location": Location(
             address="742 Evergreen Terrace",
             latitude=39.781721,
             longitude=-89.650148,
             address_id="ADDR-0042",
+            postal_code="62704",
         ),
         "tags": ("hazard", "interpreter"),
         "required_skills": ("safeguarding",),
@@ -242,11 +244,13 @@ MASKED_DOC: dict[type, dict[str, Any]] = {
     Case: {
         "title": "P.",
         "description": REDACTED,
+        "media_url": REDACTED,
         "location": {
             "address": "742***",
             "latitude": 39.78,
             "longitude": -89.65,
             "address_id": "ADDR-0042",
+            "postal_code": "627***",
         },
         "tags": ["haz***", "int***"],
         "required_skills": ["saf***"],

@@ -305,7 +305,7 @@ def test_holds_cover_what_they_name() -> None:
 def test_bad_holds_are_named() -> None:
     with pytest.raises(ValidationError) as info:
         _hold(reason="", authority="")
-    assert {p.path for p in info.value.problems} == {"reason", "authority", ""}
+    assert {p.path for p in info.value.problems} == {"reason", "authority", "cases"}
     with pytest.raises(ValidationError, match="one"):
         _hold(cases=["c1"], parties=["p1"])
     with pytest.raises(ValidationError, match="after created_from"):

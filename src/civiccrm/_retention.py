@@ -577,9 +577,9 @@ class RetentionService:
         return anonymous
 
     def _anonymise_case(self, case_id: str) -> None:
-        """Drop a case's personal data (title, description, requester, attributes,
-        external ids; its location generalised to about a kilometre, its address
-        dropped), its events' notes, and its interactions' personal data."""
+        """Drop a case's personal data (title, description, media URL, requester,
+        attributes, external ids; its location generalised to about a kilometre and its
+        postal code, its address dropped), its events' notes, and its interactions' personal data."""
         crm = self._crm
         record = crm.storage.get("case", case_id)
         if record is None:
@@ -587,16 +587,19 @@ class RetentionService:
         case = crm._from_record(KINDS[Case], record)
         location = case.location
         if location is not None:
-            location = Location(
-                latitude=None if location.latitude is None else round(location.latitude, 2),
-                longitude=None if location.longitude is None else round(location.longitude, 2),
-            )
-            if location.latitude is None and location.longitude is None:
+            if location.latitude is None and location.postal_code is None:
                 location = None
+            else:
+                location = Location(
+                    latitude=None if location.latitude is None else round(location.latitude, 2),
+                    longitude=None if location.longitude is None else round(location.longitude, 2),
+                    postal_code=location.postal_code,
+                )
         plain = attrs.evolve(
             case,
             title=None,
             description=None,
+            media_url=None,
             requester=None,
             attributes={},
             external_ids={},

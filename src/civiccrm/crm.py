@@ -1242,6 +1242,7 @@ class CaseService:
         tags: Sequence[str] = (),
         reference: str | None = None,
         external_ids: dict[str, str] | None = None,
+        media_url: str | None = None,
     ) -> Case:
         """
         Open a case of ``case_type`` (a service code): checked against the case type
@@ -1292,6 +1293,7 @@ class CaseService:
             opened_at=now,
             updated_at=now,
             external_ids=dict(external_ids or {}),
+            media_url=media_url,
         )
         fixed = frozenset(
             name for name, given in (("queue", queue), ("priority", priority)) if given is not None

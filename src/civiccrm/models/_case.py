@@ -162,13 +162,21 @@ class Location:
     )
     #: An id of the place in the agency's address or asset registry.
     address_id: str | None = None
+    #: The postal (ZIP) code, as given.
+    postal_code: str | None = attrs.field(default=None, validator=non_blank, metadata=QUASI)
 
     def __attrs_post_init__(self) -> None:
         if (self.latitude is None) != (self.longitude is None):
             raise ValidationError.at("latitude", "give both latitude and longitude, or neither")
-        if self.address is None and self.latitude is None and self.address_id is None:
+        if (
+            self.address is None
+            and self.latitude is None
+            and self.address_id is None
+            and self.postal_code is None
+        ):
             raise ValidationError.at(
-                "address", "a location needs an address, coordinates or an address id"
+                "address",
+                "a location needs an address, coordinates, an address id or a postal code",
             )
 
 
@@ -198,6 +206,9 @@ class Case:
     reference: str | None = None
     title: str | None = attrs.field(default=None, validator=non_blank, metadata=DIRECT)
     description: str | None = attrs.field(default=None, metadata=DIRECT)
+    #: A photo or document the requester gave with the request (a URL: it may show a
+    #: person or their home).
+    media_url: str | None = attrs.field(default=None, validator=non_blank, metadata=DIRECT)
     status: CaseStatus = CaseStatus.NEW
     priority: Priority = Priority.NORMAL
     #: How the request came in.

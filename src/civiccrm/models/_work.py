@@ -174,7 +174,10 @@ class LegalHold:
         scopes = sum(1 for s in (self.cases, self.parties, query) if s)
         if scopes != 1:
             problems.append(
-                Problem("", "name cases, or parties, or a query (case type and/or dates): one")
+                Problem(
+                    "cases" if not scopes else "",
+                    "name cases, or parties, or a query (case type and/or dates): one",
+                )
             )
         if self.created_from and self.created_until and self.created_from >= self.created_until:
             problems.append(Problem("created_until", "must be after created_from"))

@@ -32,21 +32,19 @@ from civiccrm.open311._formats import (
     to_xml,
 )
 from civiccrm.open311._handler import SPECIFICATION, Open311Handler, Response, wsgi_app
-from civiccrm.open311._service import MEDIA_URL_KEY, ZIPCODE_KEY, ImportResult, Open311
+from civiccrm.open311._service import ImportResult, Open311
 
 __all__ = [
     "BULK_FIELDS",
     "DISCOVERY_FIELDS",
     "ERROR_FIELDS",
     "FORMATS",
-    "MEDIA_URL_KEY",
     "REQUEST_FIELDS",
     "SERVICE_ATTRIBUTE_FIELDS",
     "SERVICE_DEFINITION_FIELDS",
     "SERVICE_FIELDS",
     "SPECIFICATION",
     "UPDATE_FIELDS",
-    "ZIPCODE_KEY",
     "ImportResult",
     "Open311",
     "Open311Handler",

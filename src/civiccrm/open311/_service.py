@@ -40,11 +40,6 @@ if TYPE_CHECKING:
 
 __all__ = ["ImportResult", "Open311"]
 
-#: The external-id keys (beside the service request's id) that keep what a case has no
-#: field for: the ZIP code and the media URL of a request.
-ZIPCODE_KEY: Final = "open311:zipcode"
-MEDIA_URL_KEY: Final = "open311:media_url"
-
 #: The ``data`` marker of the events this module writes (notes given through Open311).
 _MARK: Final = "open311"
 _STATUS_EVENTS: Final = (EventKind.STATUS_CHANGED, EventKind.REOPENED)
@@ -226,10 +221,10 @@ class Open311:
             "expected_datetime": _utc(case.due_at),
             "address": None if loc is None else loc.address,
             "address_id": None if loc is None else loc.address_id,
-            "zipcode": case.external_ids.get(ZIPCODE_KEY),
+            "zipcode": None if loc is None else loc.postal_code,
             "lat": None if loc is None else loc.latitude,
             "long": None if loc is None else loc.longitude,
-            "media_url": case.external_ids.get(MEDIA_URL_KEY),
+            "media_url": case.media_url,
         }
         if extensions:
             item["extended_attributes"] = {
@@ -411,7 +406,6 @@ class Open311:
                 longitude=lon if lat is not None else None,
                 address_id=address_id,
             )
-        extra = {MEDIA_URL_KEY: media_url} if media_url else {}
         requester = self._find_or_create(*submitter) if submitter is not None else None
         case = self.crm.cases.open(
             ct.code,
@@ -420,7 +414,7 @@ class Open311:
             requester=requester,
             location=location,
             attributes=dict(answers),
-            external_ids=extra,
+            media_url=media_url or None,
         )
         item: Item = {
             "service_request_id": self.request_id(case),
@@ -615,13 +609,15 @@ class Open311:
         opened = requested or self.crm._now()
         last = updated or opened
         external = {self.settings.source: request_id}
-        if zipcode is not None:
-            external[ZIPCODE_KEY] = zipcode
-        if media_url is not None:
-            external[MEDIA_URL_KEY] = media_url
         location = None
-        if address is not None or lat is not None or address_id is not None:
-            location = Location(address=address, latitude=lat, longitude=lon, address_id=address_id)
+        if address is not None or lat is not None or address_id is not None or zipcode is not None:
+            location = Location(
+                address=address,
+                latitude=lat,
+                longitude=lon,
+                address_id=address_id,
+                postal_code=zipcode,
+            )
         return Case(
             case_type=ct.code,
             title=ct.name,
@@ -639,6 +635,7 @@ class Open311:
             resolved_at=last if status in (CaseStatus.RESOLVED, CaseStatus.CLOSED) else None,
             closed_at=last if status.is_final else None,
             external_ids=external,
+            media_url=media_url,
         )
 
     def import_requests(self, items: Iterable[Mapping[str, Any]]) -> ImportResult:
@@ -718,16 +715,10 @@ class Open311:
         crm = self.crm
         changes: dict[str, Any] = {}
         # A field the item leaves out is not said: it keeps what the case has.
-        for name in ("description", "location", "due_at"):
+        for name in ("description", "location", "due_at", "media_url"):
             given = getattr(incoming, name)
             if given is not None and getattr(existing, name) != given:
                 changes[name] = given
-        external = {**existing.external_ids}
-        for key in (ZIPCODE_KEY, MEDIA_URL_KEY):
-            if key in incoming.external_ids:
-                external[key] = incoming.external_ids[key]
-        if external != existing.external_ids:
-            changes["external_ids"] = external
         if incoming.attributes and incoming.attributes != existing.attributes:
             changes["attributes"] = incoming.attributes
         move = self.settings.status[existing.status] != self.settings.status[incoming.status]
