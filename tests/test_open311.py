@@ -201,10 +201,16 @@ def test_request_document_carries_every_field(handler: Open311Handler, crm: CRM)
     assert request.findtext("agency_responsible") == "Department of Public Works"
     assert request.findtext("expected_datetime") == "2026-03-12T22:00:00Z"  # the SLA's due time
     assert request.findtext("media_url") == "https://img.example/1.jpg"
-    assert request.findtext("address") == "100 N 5th St"
+    assert "5th St" not in (request.findtext("address") or "")  # public: redacted
     (item,) = _json(handler.handle("GET", f"/requests/{request_id}.json"))
     assert list(item) == SPEC_REQUEST
-    assert item["lat"] == pytest.approx(39.7817)
+    assert item["lat"] == 39.782  # public: to 3 decimal places
+    # Not public (an export with --policy none): as stored.
+    internal = Open311(crm, public=False)
+    case = internal.find_case(request_id)
+    assert case is not None
+    exact = internal.request(case)
+    assert (exact["address"], exact["lat"], exact["long"]) == ("100 N 5th St", 39.7817, -89.6501)
     assert item["service_notice"].startswith("Potholes")
 
 
@@ -486,8 +492,9 @@ def test_bulk_csv(handler: Open311Handler) -> None:
     assert item["extended_attributes"] == {"channel": "api"}
 
 
-def test_service_request_updates(handler: Open311Handler, crm: CRM) -> None:
-    token = _json(_post(handler, **POTHOLE))[0]["token"]
+def test_service_request_updates(crm: CRM) -> None:
+    handler = Open311Handler(crm, api_keys={"k-fms": "FixMyStreet"})
+    token = _json(_post(handler, **POTHOLE, api_key="k-fms"))[0]["token"]
     case_id = uuid.UUID(token)
     crm.cases.transition(case_id, CaseStatus.IN_PROGRESS, note=f"Crew sent; SSN {SSN}")
     root = _xml(handler.handle("GET", "/servicerequestupdates.xml"))
@@ -503,6 +510,7 @@ def test_service_request_updates(handler: Open311Handler, crm: CRM) -> None:
         "status": "FIXED",
         "updated_datetime": "2026-03-10T16:00:00Z",
         "description": "Filled with cold mix",
+        "api_key": "k-fms",
     }
     posted = handler.handle("POST", "/servicerequestupdates.json", body=form)
     assert posted.status == 200, posted.body

@@ -54,8 +54,9 @@ def add_open311_commands(sub: Any, common: argparse.ArgumentParser) -> None:
         parents=[common],
         help="service requests from cases (free text redacted for the public)",
         description="Write the published cases as a GeoReport v2 requests document (xml, "
-        "json) or the GeoReport bulk CSV, oldest request first. Descriptions and notes are "
-        "redacted with the public policy unless --policy none.",
+        "json) or the GeoReport bulk CSV, oldest request first. Descriptions, notes and "
+        "addresses are redacted with the public policy, and lat and long rounded to 3 "
+        "decimal places (about 100 m), unless --policy none.",
     )
     _out_options(requests)
     requests.add_argument("--type", default=None, metavar="CODE[,CODE]", help="service codes")
@@ -66,7 +67,8 @@ def add_open311_commands(sub: Any, common: argparse.ArgumentParser) -> None:
         "--policy",
         default="public",
         choices=("public", "none"),
-        help="redaction of free text (default public; none keeps it as stored)",
+        help="redaction of free text and coarse coordinates (default public; none keeps "
+        "them as stored)",
     )
     requests.add_argument(
         "--extensions", action="store_true", help="add extended_attributes and notes"

@@ -24,6 +24,7 @@ from typing import Any, Final, TypeAlias
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
+from civiccrm._export import neutralise as _neutralise
 from civiccrm.errors import ValidationError
 
 __all__ = [
@@ -129,6 +130,21 @@ _NOT_XML: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uff
 
 _DECLARATION: Final = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 
+#: A lone surrogate: a code point no UTF-8 text can carry.
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+#: How deep a document read from XML may nest (GeoReport v2 needs five levels).
+MAX_XML_DEPTH: Final = 32
+
+
+def has_surrogate(text: str) -> bool:
+    """Whether ``text`` holds a lone surrogate (which cannot be written as UTF-8)."""
+    return _SURROGATE.search(text) is not None
+
+
+def _unicode(text: str) -> str:
+    """``text`` with any lone surrogate as U+FFFD, so that it can be written as UTF-8."""
+    return _SURROGATE.sub("\ufffd", text)
+
 
 def _xml_text(value: object) -> str | None:
     if value is None:
@@ -181,8 +197,10 @@ def to_xml(kind: str, items: Sequence[Mapping[str, Any]] | Mapping[str, Any]) ->
 def _json_ready(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
+    if isinstance(value, str):
+        return _unicode(value)
     if isinstance(value, Mapping):
-        return {k: _json_ready(v) for k, v in value.items()}
+        return {_unicode(str(k)): _json_ready(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_json_ready(v) for v in value]
     return value
@@ -193,19 +211,26 @@ def to_json(items: Sequence[Mapping[str, Any]] | Mapping[str, Any]) -> bytes:
     return json.dumps(_json_ready(items), ensure_ascii=False, separators=(",", ":")).encode()
 
 
-#: A CSV cell beginning with one of these gets a leading ``'`` (spreadsheet formula
-#: injection; a leading ``'`` itself too, so that reading the file back is exact).
-CSV_ESCAPED: Final = ("=", "+", "-", "@", "\t", "\r", "'")
+#: What follows a cell boundary (the start, or a ``;``) that :func:`neutralise` escapes:
+#: any run of ``'`` then a formula prefix (``=``, ``+``, ``-``, ``@``, tab, CR).
+_ESCAPED_RUN: Final = re.compile("(^|;)('+)(?=[=+\\-@\t\r])")
+#: What :func:`unneutralise` takes one ``'`` off: a boundary, ``'``, any ``'``, a prefix.
+_NEUTRALISED: Final = re.compile("(^|;)'('*[=+\\-@\t\r])")
 
 
 def neutralise(text: str) -> str:
-    """A CSV cell a spreadsheet shows as text (see :data:`CSV_ESCAPED`)."""
-    return "'" + text if text.startswith(CSV_ESCAPED) else text
+    """
+    A CSV cell a spreadsheet shows as text: :func:`civiccrm._export.neutralise` (a
+    ``'`` before a leading formula prefix and before one after a ``;``), with one more
+    ``'`` before a run of ``'`` already standing there, so that :func:`unneutralise`
+    gives the text back exactly.
+    """
+    return _neutralise(_ESCAPED_RUN.sub("\\1'\\2", text))
 
 
 def unneutralise(text: str) -> str:
-    """The text of a cell :func:`neutralise` wrote."""
-    return text[1:] if text.startswith("'") and text[1:].startswith(CSV_ESCAPED) else text
+    """The text of a cell :func:`neutralise` wrote (its exact inverse)."""
+    return _NEUTRALISED.sub("\\1\\2", text)
 
 
 def from_csv(text: str) -> list[dict[str, str | None]]:
@@ -233,23 +258,25 @@ def to_csv(items: Sequence[Mapping[str, Any]], fields: Sequence[str]) -> str:
             elif isinstance(value, int | float):
                 row.append(value)
             else:
-                row.append(neutralise(str(value)))
+                row.append(neutralise(_unicode(str(value))))
         writer.writerow(row)
     return out.getvalue()
 
 
-def _read_element(element: ET.Element) -> Any:
+def _read_element(element: ET.Element, depth: int) -> Any:
+    if depth > MAX_XML_DEPTH:
+        raise ValidationError.at("xml", f"nested too deeply (more than {MAX_XML_DEPTH} levels)")
     name = element.tag
     children = list(element)
     if name in _LISTS:
         out: list[Any] = []
         for child in children:
-            out.append(_read_element(child) if len(child) else (child.text or None))
+            out.append(_read_element(child, depth + 1) if len(child) else (child.text or None))
         return out
     if children or name in _OBJECTS:
         item: Item = {}
         for child in children:
-            item[child.tag] = _read_element(child)
+            item[child.tag] = _read_element(child, depth + 1)
         return item
     return element.text if element.text not in (None, "") else None
 
@@ -260,7 +287,8 @@ def from_xml(data: bytes | str, kind: str) -> list[Item] | Item:
     entities and external references are refused.
 
     Raises:
-        ValidationError: not well-formed XML, forbidden constructs, or another root.
+        ValidationError: not well-formed XML, forbidden constructs, another root, or
+            elements nested more than :data:`MAX_XML_DEPTH` deep.
     """
     root_name, item_name = ROOTS[kind]
     try:
@@ -272,12 +300,12 @@ def from_xml(data: bytes | str, kind: str) -> list[Item] | Item:
     if root.tag != root_name:
         raise ValidationError.at("xml", f"expected a <{root_name}> document, got <{root.tag}>")
     if item_name is None:
-        return {child.tag: _read_element(child) for child in root}
+        return {child.tag: _read_element(child, 2) for child in root}
     items: list[Item] = []
     for i, child in enumerate(root):
         if child.tag != item_name:
             raise ValidationError.at(f"xml[{i}]", f"expected <{item_name}>, got <{child.tag}>")
-        items.append({sub.tag: _read_element(sub) for sub in child})
+        items.append({sub.tag: _read_element(sub, 3) for sub in child})
     return items
 
 
@@ -295,7 +323,8 @@ def from_json(data: bytes | str) -> Any:
     numbers.
 
     Raises:
-        ValidationError: not JSON.
+        ValidationError: not JSON, or a text in it holding a lone surrogate (named by
+            its path, ``json[0].description``).
     """
     try:
         text = data.decode("utf-8") if isinstance(data, bytes) else data
@@ -303,8 +332,31 @@ def from_json(data: bytes | str) -> Any:
         raise ValidationError.at("json", "not UTF-8 text") from None
     text = _BARE_CODE.sub(lambda m: f'{m.group(1)}"{m.group(2)}"', text)
     try:
-        return json.loads(text)
+        found = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValidationError.at("json", f"not JSON: {exc.msg} at line {exc.lineno}") from None
     except RecursionError:
         raise ValidationError.at("json", "nested too deeply") from None
+    where = _surrogate_at(found, "json")
+    if where is not None:
+        raise ValidationError.at(where, "holds a lone surrogate (\\ud800-\\udfff), not text")
+    return found
+
+
+def _surrogate_at(value: Any, path: str) -> str | None:
+    """The path of a text (or a name) in parsed JSON holding a lone surrogate, if any."""
+    stack: list[tuple[Any, str]] = [(value, path)]
+    while stack:
+        current, where = stack.pop()
+        if isinstance(current, str):
+            if has_surrogate(current):
+                return where
+        elif isinstance(current, dict):
+            for key, member in current.items():
+                named = f"{where}.{_unicode(key)}"
+                if has_surrogate(key):
+                    return named
+                stack.append((member, named))
+        elif isinstance(current, list):
+            stack.extend((member, f"{where}[{i}]") for i, member in enumerate(current))
+    return None

@@ -12,8 +12,10 @@ body) and it returns a :class:`Response` (status, headers, body) to send back::
 
 Every failure is answered with the spec's error document (a list of ``code`` and
 ``description``) and its HTTP status, never a traceback: 400 for bad input, 403 for a
-bad ``api_key``, 404 for an unknown path, service, request or jurisdiction, 405 for a
-method the path does not take, 413 for a body too large, 500 for anything unexpected.
+bad ``api_key`` (or a POSTed update to a handler without keys), 404 for an unknown
+path, service, request or jurisdiction, 405 for a method the path does not take, 409
+when the case was changed by someone else meanwhile, 413 for a body too large, 500 for
+anything unexpected.
 
 .. versionadded:: 0.1.0
 """
@@ -30,10 +32,16 @@ from urllib.parse import parse_qs
 
 import attrs
 
-from civiccrm.errors import AccessDeniedError, NotFoundError, Problem, ValidationError
+from civiccrm.errors import (
+    AccessDeniedError,
+    ConflictError,
+    NotFoundError,
+    Problem,
+    ValidationError,
+)
 from civiccrm.models import format_utc
 from civiccrm.models._common import to_utc
-from civiccrm.open311._formats import Item, to_csv, to_json, to_xml
+from civiccrm.open311._formats import Item, has_surrogate, to_csv, to_json, to_xml
 from civiccrm.open311._service import Open311
 
 if TYPE_CHECKING:
@@ -121,7 +129,10 @@ def _form_view(params: Mapping[str, list[str]]) -> dict[str, Any]:
     and repeated ones."""
     out: dict[str, Any] = {}
     for name, values in params.items():
-        out[name] = values if name.endswith("[]") or len(values) > 1 else values[0]
+        if name.endswith("[]") or len(values) > 1:
+            out[name] = values
+        else:
+            out[name] = values[0] if values else None
     return out
 
 
@@ -145,7 +156,7 @@ class Open311Handler:
         crm: the session the endpoints work on; its actor makes the writes (citizens,
             cases, notes) and reads.
         api_keys: keys a POST must carry (``api_key``), mapped to who holds them; None
-            accepts POSTs without a key.
+            accepts POSTed requests without a key and refuses POSTed updates (403).
         prefix: a path prefix to strip (``/open311/v2``).
 
     .. versionadded:: 0.1.0
@@ -201,6 +212,12 @@ class Open311Handler:
             return self._error(400, tuple(_describe(p) for p in exc.problems), fmt)
         except AccessDeniedError as exc:
             return self._error(403, (str(exc),), fmt)
+        except ConflictError:
+            return self._error(
+                409,
+                ("conflict: the service request was changed meanwhile; send it again",),
+                fmt,
+            )
         except Exception:  # noqa: BLE001 - answered with an error document, logged
             _log.exception("open311: unexpected error on %s %s", method, path[:200])
             return self._error(500, ("internal error: the request could not be completed",), fmt)
@@ -243,11 +260,20 @@ class Open311Handler:
         allowed = "GET, POST" if post else "GET"
         if method not in allowed.split(", "):
             raise _Fail(405, f"{method} is not allowed here (allowed: {allowed})", allow=allowed)
+        _no_surrogates(params)
         if method == "POST":
             form = self._form(body, content_type)
+            _no_surrogates(form)
             for key, values in params.items():
                 form.setdefault(key, values)
             self._jurisdiction(form)
+            if name == "servicerequestupdates" and self.api_keys is None:
+                # An update moves a case (it may close it): never from anyone at all.
+                raise _Fail(
+                    403,
+                    "posting servicerequestupdates needs an api_key, and this endpoint "
+                    "has none configured",
+                )
             self._api_key(form)
             if name == "requests":
                 _case, item = self.open311.submit(_form_view(form))
@@ -433,6 +459,15 @@ class Open311Handler:
         return self._response(status, fmt, body, allow)
 
 
+def _no_surrogates(params: Mapping[str, list[str]]) -> None:
+    """Refuse a parameter whose name or value holds a lone surrogate (not text: no
+    answer could carry it back as UTF-8)."""
+    for name, values in params.items():
+        if has_surrogate(name) or any(has_surrogate(v) for v in values):
+            shown = name.encode("utf-8", "backslashreplace").decode("utf-8")[:100]
+            raise _Fail(400, f"{shown}: holds a lone surrogate (\\ud800-\\udfff), not text")
+
+
 def _describe(problem: Problem) -> str:
     return f"{problem.path}: {problem.message}" if problem.path else problem.message
 
@@ -502,6 +537,7 @@ def wsgi_app(handler: Open311Handler) -> Callable[..., Iterable[bytes]]:
             403: "Forbidden",
             404: "Not Found",
             405: "Method Not Allowed",
+            409: "Conflict",
             413: "Payload Too Large",
             500: "Internal Server Error",
         }.get(response.status, "Error")

@@ -32,7 +32,7 @@ from civiccrm.models import (
     format_utc,
 )
 from civiccrm.models._common import to_utc
-from civiccrm.open311._formats import Item
+from civiccrm.open311._formats import Item, has_surrogate
 from civiccrm.profile import EXTENDED_STATUSES, Open311Settings
 
 if TYPE_CHECKING:
@@ -43,6 +43,8 @@ __all__ = ["ImportResult", "Open311"]
 #: The ``data`` marker of the events this module writes (notes given through Open311).
 _MARK: Final = "open311"
 _STATUS_EVENTS: Final = (EventKind.STATUS_CHANGED, EventKind.REOPENED)
+#: The decimal places of lat and long in public documents (0.001 degree: about 100 m).
+PUBLIC_COORDINATE_PLACES: Final = 3
 
 
 @attrs.frozen
@@ -72,6 +74,9 @@ def _text(value: object, path: str, problems: list[Problem]) -> str | None:
         return None
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         problems.append(Problem(path, f"expected text, got {type(value).__name__}"))
+        return None
+    if isinstance(value, str) and has_surrogate(value):
+        problems.append(Problem(path, "holds a lone surrogate (\\ud800-\\udfff), not text"))
         return None
     return str(value)
 
@@ -178,6 +183,13 @@ class Open311:
         """A case's ``service_request_id``: its Open311 id, else its reference, else its id."""
         return case.external_ids.get(self.settings.source) or case.reference or str(case.id)
 
+    def _coarse(self, degrees: float | None) -> float | None:
+        """A coordinate as published: to :data:`PUBLIC_COORDINATE_PLACES` decimal places
+        when public (about 100 m), else exact."""
+        if degrees is None or not self.public:
+            return degrees
+        return round(degrees, PUBLIC_COORDINATE_PLACES)
+
     def _redact(self, text: str | None, case: Case) -> str | None:
         if text is None or not self.public or not text.strip():
             return text
@@ -219,11 +231,11 @@ class Open311:
             "requested_datetime": _utc(case.reported_at or case.opened_at),
             "updated_datetime": _utc(case.updated_at),
             "expected_datetime": _utc(case.due_at),
-            "address": None if loc is None else loc.address,
+            "address": None if loc is None else self._redact(loc.address, case),
             "address_id": None if loc is None else loc.address_id,
             "zipcode": None if loc is None else loc.postal_code,
-            "lat": None if loc is None else loc.latitude,
-            "long": None if loc is None else loc.longitude,
+            "lat": None if loc is None else self._coarse(loc.latitude),
+            "long": None if loc is None else self._coarse(loc.longitude),
             "media_url": case.media_url,
         }
         if extensions:
@@ -389,6 +401,12 @@ class Open311:
         if media_url is not None and not media_url.startswith(("http://", "https://")):
             problems.append(Problem("media_url", f"{media_url!r} is not an http(s) URL"))
         answers = _attribute_answers(form)
+        for name, answer in answers.items():
+            given = answer if isinstance(answer, list) else [answer]
+            if any(isinstance(one, str) and has_surrogate(one) for one in given):
+                problems.append(
+                    Problem(f"attribute[{name}]", "holds a lone surrogate (\\ud800-\\udfff)")
+                )
         try:
             ct.validate_attributes(answers)
         except ValidationError as exc:
@@ -806,6 +824,8 @@ class Open311:
             _time(item.get("updated_datetime"), "updated_datetime", problems)
             description = _text(item.get("description"), "description", problems)
             media_url = _text(item.get("media_url"), "media_url", problems)
+            if media_url is not None and not media_url.startswith(("http://", "https://")):
+                problems.append(Problem("media_url", f"{media_url!r} is not an http(s) URL"))
             case = None
             if request_id is not None:
                 case = self.find_case(request_id)
@@ -844,20 +864,23 @@ def _utc(value: datetime | None) -> str | None:
 
 
 def _attribute_answers(form: Mapping[str, Any]) -> dict[str, Any]:
-    """``attribute[code]=v`` and ``attribute[code][]=v`` fields as answers by code."""
-    answers: dict[str, Any] = {}
+    """``attribute[code]=v`` and ``attribute[code][]=v`` fields as answers by code; a
+    code given more than once (``attribute[size]`` and ``attribute[size][]``) has all
+    its values, as a list."""
+    values_of: dict[str, list[Any]] = {}
+    many: set[str] = set()
     for name, value in form.items():
         if not name.startswith("attribute[") or "]" not in name:
             continue
         code = name[len("attribute[") : name.index("]")]
-        many = name.endswith("[]")
         values = list(value) if isinstance(value, list | tuple) else [value]
-        if many or len(values) > 1:
-            answers.setdefault(code, [])
-            answers[code].extend(values)
-        else:
-            answers[code] = values[0]
-    return answers
+        if name.endswith("[]") or len(values) > 1 or code in values_of:
+            many.add(code)
+        values_of.setdefault(code, []).extend(values)
+    return {
+        code: values if code in many else (values[0] if values else None)
+        for code, values in values_of.items()
+    }
 
 
 def _grouped(answers: list[Any], ct: CaseType) -> dict[str, Any]:
