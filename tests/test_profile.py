@@ -973,7 +973,7 @@ def test_every_role_mistake_in_one_error() -> None:
     for write_kind in WRITE_KINDS:
         assert repr(write_kind) in found["roles.analyst.writes[1]"]
     assert (
-        "title, description, location, tags, required_skills, attributes"
+        "title, description, media_url, location, tags, required_skills, attributes"
         in found['roles.analyst.fields."Case.status"']
     )
     assert (

@@ -293,3 +293,70 @@ def test_only_roles_allowed_may_answer_requests(
             crm.subjects.access(ana.id, tmp_path, request="R")
         with pytest.raises(AccessDeniedError, match="'erase'"):
             crm.subjects.erase(ana.id, request="R")
+
+
+# --------------------------------------------------------------------------------------
+# From the review
+
+
+def test_subject_access_needs_a_role_that_sees_everything_in_clear(
+    clock: FixedClock, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'crm.db'}"  # (sessions share it)
+    with civiccrm.open(url, profile=NO_SCHEDULES, clock=clock) as crm:
+        ana = _person(crm, "Ana", 1)
+    for role in ("analyst", "public_portal", "auditor"):
+        actor = Actor(name=role, role=role)
+        with civiccrm.open(
+            url, profile=NO_SCHEDULES, clock=clock, actor=actor, purpose="dsr"
+        ) as crm:
+            with pytest.raises(AccessDeniedError):
+                crm.subjects.collect(ana.id)
+            with pytest.raises(AccessDeniedError):
+                crm.subjects.access(ana.id, tmp_path, request="R")
+    supervisor = Actor(name="sup", role="supervisor")
+    with civiccrm.open(
+        url, profile=NO_SCHEDULES, clock=clock, actor=supervisor, purpose="dsr"
+    ) as crm:
+        data = crm.subjects.collect(ana.id)
+        assert data["subject"]["given_name"] == "GivenAna"
+
+
+def test_erasure_waits_for_a_resolved_case_to_close(url: str, clock: FixedClock) -> None:
+    schedule = RetentionSchedule(
+        code="potholes",
+        record_class="case",
+        trigger="closed",
+        period="2 years",
+        disposition="destroy",
+        authority="RS-311 item 4",
+    )
+    with civiccrm.open(
+        url, profile=attrs.evolve(PROFILE, retention=(schedule,)), clock=clock
+    ) as crm:
+        ana = _person(crm, "Ana", 1)
+        case = crm.cases.open("001", requester=ana, attributes={"size": "small"})
+        crm.cases.transition(case.id, CaseStatus.RESOLVED)
+        decision = crm.subjects.erase(ana, request="E-1")
+        assert [(r.ground, r.until) for r in decision.refusals] == [(Ground.LEGAL_OBLIGATION, None)]
+
+
+def test_erasure_respects_holds_on_cases_they_only_spoke_on(crm: CRM) -> None:
+    ana = _person(crm, "Ana", 1)
+    bob = _person(crm, "Bob", 2)
+    case = crm.cases.open("001", requester=ana, attributes={"size": "small"})
+    crm.interactions.log(
+        Interaction(
+            channel=Channel.PHONE,
+            direction=Direction.INBOUND,
+            occurred_at=T0,
+            party=bob.ref,
+            case_id=case.id,
+            body="I saw it happen",
+        )
+    )
+    crm.retention.place_hold(reason="claim", authority="Court", cases=[case.id])
+    decision = crm.subjects.erase(bob, request="E-1")
+    assert not decision.erased
+    assert Ground.LEGAL_CLAIMS in {r.ground for r in decision.refusals}
+    assert crm.citizens.get(bob.id).given_name == "GivenBob"

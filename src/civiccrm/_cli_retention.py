@@ -180,12 +180,18 @@ def _cmd_certificate(args: argparse.Namespace, out: TextIO) -> int:
 
 def _cmd_hold(args: argparse.Namespace, out: TextIO) -> int:
     from civiccrm.cli import EXIT_OK, _aware, _emit, _open
+    from civiccrm.errors import NotFoundError
 
     with _open(_db(args)) as crm:
         cases = []
         for given in args.cases:
-            found = crm.cases.find_by_reference(given) if not _is_uuid(given) else None
-            cases.append(str(found.id) if found is not None else given)
+            if _is_uuid(given):
+                cases.append(given)
+                continue
+            found = crm.cases.find_by_reference(given)
+            if found is None:
+                raise NotFoundError("case", given)
+            cases.append(str(found.id))
         hold = crm.retention.place_hold(
             reason=args.reason,
             authority=args.authority,

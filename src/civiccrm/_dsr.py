@@ -41,7 +41,7 @@ from civiccrm._retention import (
     _interaction_facts,
 )
 from civiccrm.adapters._base import Filter, Query
-from civiccrm.errors import NotFoundError, ValidationError
+from civiccrm.errors import AccessDeniedError, NotFoundError, ValidationError
 from civiccrm.models import (
     Case,
     CaseEvent,
@@ -53,6 +53,7 @@ from civiccrm.models import (
 )
 from civiccrm.privacy.audit import parse_entry
 from civiccrm.privacy.retention import RetentionStatus, covers, decide
+from civiccrm.profile import Visibility
 
 if TYPE_CHECKING:
     from civiccrm.crm import CRM
@@ -125,9 +126,15 @@ class SubjectService:
 
     def collect(self, party: Party | uuid.UUID | str) -> dict[str, Any]:
         """Everything held about a party, decrypted, as JSON-ready data (see the
-        module's docstring). Audited as reads with the session's purpose."""
+        module's docstring). Audited as reads with the session's purpose.
+
+        Raises:
+            AccessDeniedError: the role may not make ``export`` writes, or does not see
+                personal data in clear (a subject-access answer must be complete).
+        """
         crm = self._crm
-        subject = self._party(party)
+        self._may_answer()
+        subject = self._party(party, shown=False)
         pid = str(subject.id)
         conv = crm.converter
         storage = crm.storage
@@ -196,9 +203,9 @@ class SubjectService:
             ValidationError: no request reference.
         """
         crm = self._crm
-        crm._may("export")
+        self._may_answer()
         ref = _reference(request)
-        subject = self._party(party)
+        subject = self._party(party, shown=False)
         data = self.collect(subject)
         data["request"] = ref
         folder = Path(out_dir)
@@ -276,6 +283,19 @@ class SubjectService:
         )
         facts = [_case_facts(r) for r in case_records]
         facts += [_interaction_facts(r) for r in crm.storage.stream(loose_query)]
+        # Cases of others they took part in (a call, a witness statement): erasing them
+        # shreds what they said there, which those cases' holds and schedules protect.
+        involved_query = Query(
+            "interaction",
+            (Filter("party_id", "eq", pid), Filter("case_id", "not_null")),
+            columns=("case_id",),
+        )
+        involved = sorted(
+            {str(r.columns["case_id"]) for r in crm.storage.stream(involved_query)} - set(statuses)
+        )
+        for r in crm.storage.get_many("case", involved):
+            statuses[r.id] = r.columns.get("status")
+            facts.append(_case_facts(r))
         holds = crm.retention.holds(in_force=True)
         held_by: set[str] = set()
         for f in facts:
@@ -293,6 +313,7 @@ class SubjectService:
                 )
         open_cases = 0
         kept: dict[str, datetime | None] = {}
+        unknown: set[str] = set()
         tz = crm.retention.time_zone
         schedules = crm.retention.schedules
         for f in facts:
@@ -300,6 +321,9 @@ class SubjectService:
                 open_cases += 1
                 continue
             decision = decide(schedules, f, [], now=now, tz=tz)
+            if decision.status is RetentionStatus.NOT_TRIGGERED and decision.schedule is not None:
+                # (a resolved case not yet closed: its period has not even started)
+                unknown.add(decision.schedule.code)
             if decision.status is RetentionStatus.NOT_DUE and decision.schedule is not None:
                 s = decision.schedule
                 until = kept.get(s.code)
@@ -309,10 +333,12 @@ class SubjectService:
             refusals.append(
                 Refusal(
                     Ground.PUBLIC_TASK,
-                    f"{open_cases} request(s) of theirs still being worked",
+                    f"{open_cases} case(s) of theirs, or that they took part in, still being worked",
                 )
             )
         by_code = {s.code: s for s in schedules}
+        for code in unknown:
+            kept[code] = None  # until a time not known yet
         for code, until in sorted(kept.items()):
             refusals.append(
                 Refusal(
@@ -355,12 +381,34 @@ class SubjectService:
 
     # --- internals ----------------------------------------------------------------------
 
-    def _party(self, party: Party | uuid.UUID | str) -> Citizen | Organization:
+    def _may_answer(self) -> None:
+        crm = self._crm
+        crm._may("export")
+        role = crm.role
+        if role is not None and (
+            role.default is not Visibility.CLEAR
+            or any(v is not Visibility.CLEAR for v in role.fields.values())
+        ):
+            raise AccessDeniedError(
+                f"role {role.code!r} does not see every personal data field in clear: a "
+                "subject-access answer must hold all of it (use a role that does)"
+            )
+
+    def _party(
+        self, party: Party | uuid.UUID | str, *, shown: bool = True
+    ) -> Citizen | Organization:
         pid = str(party.id) if isinstance(party, Party) else str(party)
+        if not shown:
+            for cls in (Citizen, Organization):
+                record = self._crm.storage.get(KINDS[cls].name, pid)
+                if record is not None and not record.doc.startswith('{"_erased"'):
+                    found: Citizen | Organization = self._crm._from_record(KINDS[cls], record)
+                    return found
+            raise NotFoundError("party", pid)
         for service in (self._crm.citizens, self._crm.organizations):
             with contextlib.suppress(NotFoundError):
-                found: Citizen | Organization = service.get(pid)
-                return found
+                shown_party: Citizen | Organization = service.get(pid)
+                return shown_party
         raise NotFoundError("party", pid)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import json
 import os
 import tempfile
@@ -44,7 +45,6 @@ from civiccrm.models import (
     format_utc,
 )
 from civiccrm.privacy.retention import (
-    EMPTY_DIGEST,
     UNAPPLIED_CLASSES,
     Decision,
     Disposition,
@@ -52,9 +52,9 @@ from civiccrm.privacy.retention import (
     RetentionFacts,
     RetentionSchedule,
     RetentionStatus,
-    add_to_digest,
     check_schedules,
     decide,
+    digest_ids,
 )
 
 if TYPE_CHECKING:
@@ -184,6 +184,18 @@ class RetentionService:
         crm._may("hold")
         if case_type is not None and case_type not in {ct.code for ct in crm.profile.case_types}:
             raise ValidationError.at("case_type", f"{case_type!r} is not a case type")
+        case_ids = _uuids(cases, "cases")
+        party_ids = _uuids(parties, "parties")
+        found = {r.id for r in crm.storage.get_many("case", case_ids)}
+        for i, cid in enumerate(case_ids):
+            if cid not in found:
+                raise NotFoundError("case", f"{cid} (cases[{i}])")
+        found = {
+            r.id for k in ("citizen", "organization") for r in crm.storage.get_many(k, party_ids)
+        }
+        for i, pid in enumerate(party_ids):
+            if pid not in found:
+                raise NotFoundError("party", f"{pid} (parties[{i}])")
         now = crm._now()
         hold = LegalHold(
             id=str(crm._new_id(now)),
@@ -191,8 +203,8 @@ class RetentionService:
             authority=authority,
             placed_at=now,
             placed_by=self._actor_name(),
-            cases=cases,
-            parties=parties,
+            cases=case_ids,
+            parties=party_ids,
             case_type=case_type,
             created_from=created_from,
             created_until=created_until,
@@ -270,16 +282,30 @@ class RetentionService:
     def _decisions(
         self, schedules: Sequence[RetentionSchedule], as_of: datetime, page: int = 500
     ) -> Iterator[tuple[Decision, bool]]:
-        """Each record's decision, and whether it was disposed of already."""
+        """Each record's decision as of ``as_of`` (holds judged now), and whether it was
+        disposed of already (anonymised or flagged: a destroyed record is not met again,
+        unless an import brought it back, and then it is due again)."""
         holds = self.holds()
+        by_party = any(h.parties for h in holds)
         tz = self.time_zone
+        now = self._crm._now()
         batch: list[RetentionFacts] = []
 
         def flush() -> Iterator[tuple[Decision, bool]]:
             ids = [f"{f.record_class}:{f.record_id}" for f in batch]
-            done = {r.id for r in self._crm.storage.get_many("disposal", ids)}
+            done = {
+                r.id
+                for r in self._crm.storage.get_many("disposal", ids)
+                if r.columns.get("disposition") in _LASTING
+            }
             for facts, mark in zip(batch, ids, strict=True):
-                yield decide(schedules, facts, holds, now=as_of, tz=tz), mark in done
+                decision = decide(schedules, facts, holds, now=as_of, tz=tz, holds_at=now)
+                if by_party and decision.status is RetentionStatus.DUE:
+                    # Someone else's call on the case may be held evidence.
+                    decision = decide(
+                        schedules, self._extended(facts), holds, now=as_of, tz=tz, holds_at=now
+                    )
+                yield decision, mark in done
             batch.clear()
 
         for facts in self.facts():
@@ -287,6 +313,22 @@ class RetentionService:
             if len(batch) >= page:
                 yield from flush()
         yield from flush()
+
+    def _extended(self, facts: RetentionFacts) -> RetentionFacts:
+        """A case's facts with the parties of the interactions logged on it."""
+        if facts.record_class is not RecordClass.CASE:
+            return facts
+        query = Query(
+            "interaction", (Filter("case_id", "eq", facts.record_id),), columns=("party_id",)
+        )
+        parties = {
+            str(r.columns["party_id"])
+            for r in self._crm.storage.stream(query)
+            if r.columns.get("party_id") is not None
+        }
+        if parties <= set(facts.party_ids):
+            return facts
+        return attrs.evolve(facts, party_ids=tuple(sorted({*facts.party_ids, *parties})))
 
     def plan(
         self,
@@ -374,28 +416,41 @@ class RetentionService:
         if run.status == "done":
             return run
         folder = Path(archive_dir) if archive_dir is not None else None
+        if folder is not None:
+            _remove_partial_files(folder, run.id)
         pending: list[Decision] = []
         for decision, done in self._decisions(chosen, run.as_of):
             if done or decision.status is not RetentionStatus.DUE:
                 continue
             pending.append(decision)
             if len(pending) >= batch:
-                run = self._dispose(run, pending, folder)
+                run = self._dispose(run, pending, folder, chosen)
                 if progress is not None:
                     progress(len(pending))
                 pending = []
         if pending:
-            run = self._dispose(run, pending, folder)
+            run = self._dispose(run, pending, folder, chosen)
             if progress is not None:
                 progress(len(pending))
+        marks = self.disposals(run.id)
+        # Keys a crash kept from being shredded after their batch committed.
+        now = crm._now()
+        for mark in marks:
+            if mark.key_id is not None:
+                crm.keys.erase(mark.key_id, at=now)
         with crm.transaction():
-            finished = attrs.evolve(run, status="done", finished_at=crm._now())
+            finished = attrs.evolve(
+                run,
+                status="done",
+                finished_at=crm._now(),
+                digest=digest_ids(m.id for m in marks),
+            )
             self._put(finished)
             crm._audit_write(
                 "retention_run",
                 "retention_run",
                 [run.id],
-                detail={"disposed": run.disposed, "digest": run.digest},
+                detail={"disposed": finished.disposed, "digest": finished.digest},
             )
         return attrs.evolve(finished, version=run.version + 1)
 
@@ -429,7 +484,7 @@ class RetentionService:
             "finished_at": format_utc(run.finished_at) if run.finished_at else None,
             "by": run.actor_name,
             "disposed": run.disposed,
-            "digest": {"algorithm": "sum of sha256 mod 2^256", "value": run.digest},
+            "digest": {"algorithm": "sha256 of the sorted ids, one per line", "value": run.digest},
             "schedules": [
                 {
                     "code": code,
@@ -489,39 +544,43 @@ class RetentionService:
         return attrs.evolve(run, version=1)
 
     def _dispose(
-        self, run: RetentionRun, decisions: list[Decision], folder: Path | None
+        self,
+        run: RetentionRun,
+        decisions: list[Decision],
+        folder: Path | None,
+        schedules: Sequence[RetentionSchedule],
     ) -> RetentionRun:
+        """One batch: each record judged again inside the transaction (a hold placed, a
+        case reopened since the decision keeps it), archived, disposed of and marked,
+        with the run's counts, atomically."""
         crm = self._crm
         storage = crm.storage
         number = run.batches + 1
-        cases = [d for d in decisions if d.facts.record_class is RecordClass.CASE]
-        loose = [d for d in decisions if d.facts.record_class is RecordClass.INTERACTION]
-        archived = [d for d in decisions if d.schedule and d.schedule.disposition == "archive"]
-        if archived:
-            assert folder is not None
-            self._archive(folder / f"{_safe(run.id)}-{number:06d}.jsonl", archived)
         now = crm._now()
         shred: list[str] = []
         counts: dict[str, dict[str, int]] = json.loads(run.counts)
         with crm.transaction():
-            for d in cases:
-                assert d.schedule is not None
-                disposition = d.schedule.disposition
-                if disposition in (Disposition.DESTROY, Disposition.ARCHIVE):
-                    if self._destroy_case(d.facts.record_id):
-                        shred.append(case_key_id(d.facts.record_id))
+            current = self._recheck(decisions, schedules, run.as_of, now)
+            archived = [d for d in current if _disposition(d) is Disposition.ARCHIVE]
+            if archived:
+                assert folder is not None
+                self._archive(folder / _archive_name(run.id, number), archived)
+            keys: dict[str, str] = {}
+            for d in current:
+                rid, disposition = d.facts.record_id, _disposition(d)
+                if d.facts.record_class is RecordClass.CASE:
+                    if disposition in (Disposition.DESTROY, Disposition.ARCHIVE):
+                        if self._destroy_case(rid):
+                            keys[rid] = case_key_id(rid)
+                    elif disposition is Disposition.ANONYMISE:
+                        self._anonymise_case(rid)
+                elif disposition in (Disposition.DESTROY, Disposition.ARCHIVE):
+                    _delete(storage, "interaction", rid)
                 elif disposition is Disposition.ANONYMISE:
-                    self._anonymise_case(d.facts.record_id)
-            for d in loose:
-                assert d.schedule is not None
-                disposition = d.schedule.disposition
-                if disposition in (Disposition.DESTROY, Disposition.ARCHIVE):
-                    _delete(storage, "interaction", d.facts.record_id)
-                elif disposition is Disposition.ANONYMISE:
-                    self._anonymise_interaction(d.facts.record_id)
+                    self._anonymise_interaction(rid)
             marks = []
             groups: dict[tuple[str, str, str], list[str]] = {}
-            for d in decisions:
+            for d in current:
                 assert d.schedule is not None
                 cls, rid = d.facts.record_class.value, d.facts.record_id
                 code, done_as = d.schedule.code, d.schedule.disposition.value
@@ -534,13 +593,18 @@ class RetentionService:
                         disposition=done_as,
                         run=run.id,
                         at=now,
+                        key_id=keys.get(rid),
                     )
                 )
                 groups.setdefault((cls, code, done_as), []).append(rid)
                 per = counts.setdefault(code, {})
                 per[done_as] = per.get(done_as, 0) + 1
+            # A record an import brought back after it was destroyed has a mark already.
+            versions = {
+                r.id: r.version for r in storage.get_many("disposal", [m.id for m in marks])
+            }
             for mark in marks:
-                self._put(mark)
+                self._put(attrs.evolve(mark, version=versions.get(mark.id, 0)))
             for (cls, code, done_as), ids in groups.items():
                 crm._audit_write(
                     "dispose",
@@ -551,15 +615,48 @@ class RetentionService:
             updated = attrs.evolve(
                 run,
                 counts=json.dumps(counts, sort_keys=True, separators=(",", ":")),
-                disposed=run.disposed + len(decisions),
-                digest=add_to_digest(run.digest or EMPTY_DIGEST, (m.id for m in marks)),
+                disposed=run.disposed + len(current),
                 batches=number,
             )
             self._put(updated)
-        # After the commit: a crash in between leaves keys that nothing uses.
+            shred = list(keys.values())
+        # After the commit (the marks keep the key ids: a crash here is caught up on
+        # when the run finishes).
         for key_id in shred:
             crm.keys.erase(key_id, at=now)
         return attrs.evolve(updated, version=run.version + 1)
+
+    def _recheck(
+        self,
+        decisions: list[Decision],
+        schedules: Sequence[RetentionSchedule],
+        as_of: datetime,
+        now: datetime,
+    ) -> list[Decision]:
+        """The decisions still DUE, judged again on the records as they are now."""
+        storage = self._crm.storage
+        holds = self.holds()
+        tz = self.time_zone
+        out: list[Decision] = []
+        for cls, kind, make in (
+            (RecordClass.CASE, "case", _case_facts),
+            (RecordClass.INTERACTION, "interaction", _interaction_facts),
+        ):
+            ids = [d.facts.record_id for d in decisions if d.facts.record_class is cls]
+            if not ids:
+                continue
+            records = {r.id: r for r in storage.get_many(kind, ids)}
+            for rid in ids:
+                record = records.get(rid)
+                if record is None or record.doc.startswith('{"_erased"'):
+                    continue
+                if kind == "interaction" and record.columns.get("case_id") is not None:
+                    continue  # logged on a case since: it goes with the case
+                facts = self._extended(make(record))
+                decision = decide(schedules, facts, holds, now=as_of, tz=tz, holds_at=now)
+                if decision.status is RetentionStatus.DUE:
+                    out.append(decision)
+        return out
 
     def _destroy_case(self, case_id: str) -> bool:
         """Delete a case with its events and interactions; whether it was anonymous (its
@@ -578,7 +675,8 @@ class RetentionService:
 
     def _anonymise_case(self, case_id: str) -> None:
         """Drop a case's personal data (title, description, media URL, requester,
-        attributes, external ids; its location generalised to about a kilometre and its
+        attributes, tags, required skills, external ids and the import keys that
+        carry them; its location generalised to about a kilometre and its
         postal code, its address dropped), its events' notes, and its interactions' personal data."""
         crm = self._crm
         record = crm.storage.get("case", case_id)
@@ -601,6 +699,8 @@ class RetentionService:
             description=None,
             media_url=None,
             requester=None,
+            tags=(),
+            required_skills=(),
             attributes={},
             external_ids={},
             location=location,
@@ -611,9 +711,10 @@ class RetentionService:
         event_kind = KINDS[CaseEvent]
         for r in list(crm.storage.stream(query)):
             event = crm._from_record(event_kind, r)
-            if event.note is not None:
+            if event.note is not None or "import_key" in event.data:
+                data = {k: v for k, v in event.data.items() if k != "import_key"}
                 crm.storage.put(
-                    crm._to_record(attrs.evolve(event, note=None), key),
+                    crm._to_record(attrs.evolve(event, note=None, data=data), key),
                     expected_version=r.version,
                 )
         for r in list(
@@ -679,6 +780,7 @@ class RetentionService:
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(tmp, path)
+            _sync_folder(path.parent)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
@@ -687,6 +789,60 @@ class RetentionService:
         crm._audit_system_read(
             "case", ids, ("title", "description", "attributes"), "retention archive"
         )
+
+
+#: Dispositions that leave the record in place (its mark says it is done).
+_LASTING: Final = frozenset({Disposition.ANONYMISE.value, Disposition.REVIEW.value})
+
+
+def _disposition(decision: Decision) -> Disposition:
+    assert decision.schedule is not None
+    return decision.schedule.disposition
+
+
+def _archive_name(key: str, number: int) -> str:
+    """A batch's archive file: the key made safe for a file name, with a hash of the key
+    so that two keys never share files (``2016/02`` and ``2016:02``)."""
+    tag = hashlib.sha256(key.encode("utf-8")).hexdigest()[:12]
+    return f"{_safe(key)[:60]}-{tag}-{number:06d}.jsonl"
+
+
+def _remove_partial_files(folder: Path, key: str) -> None:
+    """Delete this run's unfinished archive files (a crash while one was written: they
+    hold decrypted personal data)."""
+    if not folder.is_dir():
+        return
+    stem = _archive_name(key, 0).rsplit("-", 1)[0]
+    for part in folder.glob(f".{stem}-*.part"):
+        with contextlib.suppress(OSError):
+            part.unlink()
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (POSIX; elsewhere a no-op)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _uuids(values: Sequence[uuid.UUID | str], field: str) -> list[str]:
+    """Record ids in their canonical form (a hold must name what it holds exactly)."""
+    if isinstance(values, str):
+        raise ValidationError.at(field, "expected a list of ids, got one string")
+    out = []
+    for i, value in enumerate(values):
+        try:
+            out.append(str(value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))))
+        except ValueError:
+            raise ValidationError.at(f"{field}[{i}]", f"{value!r} is not a record id") from None
+    return out
 
 
 def _delete(storage: Any, kind: str, record_id: str) -> None:

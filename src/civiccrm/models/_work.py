@@ -98,9 +98,9 @@ class RetentionRun:
     counts: str = "{}"
     #: Records disposed of.
     disposed: int = 0
-    #: The sum modulo 2**256 of the SHA-256 of each disposed record's
-    #: ``<class>:<id>``, in hex (see :func:`civiccrm.privacy.retention.add_to_digest`).
-    digest: str = "0" * 64
+    #: Once the run is done: the SHA-256 of the disposed records' ``<class>:<id>``,
+    #: sorted, one per line, in hex (see :func:`civiccrm.privacy.retention.digest_ids`).
+    digest: str = ""
     #: Batches committed (archive files are numbered by batch).
     batches: int = 0
     actor: uuid.UUID | None = None
@@ -128,6 +128,9 @@ class Disposal:
     disposition: str
     #: The retention run's key.
     run: str
+    #: The data key the disposition shreds once it has committed (an anonymous case's
+    #: own key), kept so that a run resumed after a crash shreds it too.
+    key_id: str | None = None
     at: datetime = attrs.field(converter=attrs.Converter(aware_utc, takes_field=True))  # type: ignore[misc]
     version: int = 0
 

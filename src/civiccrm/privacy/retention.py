@@ -64,8 +64,8 @@ __all__ = [
     "check_schedules",
     "covers",
     "decide",
+    "digest_ids",
     "EMPTY_DIGEST",
-    "add_to_digest",
     "parse_period",
     "parse_retention",
     "schedule_for",
@@ -124,8 +124,8 @@ _WORD_PART_RE: Final = re.compile(
     re.ASCII | re.IGNORECASE,
 )
 _UNITS: Final = {"y": "years", "m": "months", "w": "weeks", "d": "days"}
-#: The digest of no records (see :func:`add_to_digest`).
-EMPTY_DIGEST: Final = "0" * 64
+#: The digest of no records (see :func:`digest_ids`).
+EMPTY_DIGEST: Final = hashlib.sha256(b"").hexdigest()
 #: No schedule keeps anything longer than this (and dates stay within datetime's range).
 _MAX_YEARS: Final = 1000
 
@@ -427,8 +427,15 @@ def decide(
     *,
     now: datetime,
     tz: ZoneInfo,
+    holds_at: datetime | None = None,
 ) -> Decision:
-    """Whether one record is due for disposition at ``now``, and under which schedule."""
+    """
+    Whether one record is due for disposition at ``now``, and under which schedule.
+
+    The holds are judged at ``holds_at`` (default ``now``): a run judging periods as of
+    an earlier instant (a resumed run, say) must still respect a hold placed since, so
+    it passes the current time there.
+    """
     schedule = schedule_for(schedules, facts)
     if schedule is None:
         return Decision(facts, RetentionStatus.NO_SCHEDULE)
@@ -442,30 +449,28 @@ def decide(
     due = schedule.due_at(trigger_at, tz)
     if now < due:
         return Decision(facts, RetentionStatus.NOT_DUE, schedule, due)
-    holding = tuple(h.id for h in holds if h.in_force(now) and covers(h, facts))
+    at = now if holds_at is None else holds_at
+    holding = tuple(h.id for h in holds if h.in_force(at) and covers(h, facts))
     if holding:
         return Decision(facts, RetentionStatus.HELD, schedule, due, holding)
     return Decision(facts, RetentionStatus.DUE, schedule, due)
 
 
-def add_to_digest(digest: str, ids: Iterable[str]) -> str:
+def digest_ids(ids: Iterable[str]) -> str:
     """
-    ``digest`` (hex) with ``ids`` added: the sum modulo 2**256 of the SHA-256 of each
-    id, in hex. What a disposition certificate gives to prove which records it disposed
-    of without listing them: anyone holding the list can recompute it, in any order and
-    in any number of steps (a run resumed after a crash adds its later batches).
+    The SHA-256 of ``ids`` sorted, one per line (UTF-8, each line ending in a newline),
+    in hex: what a disposition certificate gives to prove which records it disposed of
+    without listing them. Anyone holding the list can recompute it.
 
-    >>> add_to_digest(EMPTY_DIGEST, ["b", "a"]) == add_to_digest(EMPTY_DIGEST, ["a", "b"])
+    >>> digest_ids(["b", "a"]) == digest_ids(["a", "b"])
     True
-    >>> add_to_digest(add_to_digest(EMPTY_DIGEST, ["a"]), ["b"]) == add_to_digest(
-    ...     EMPTY_DIGEST, ["a", "b"]
-    ... )
+    >>> digest_ids([]) == EMPTY_DIGEST
     True
     """
-    total = int(digest, 16)
-    for record_id in ids:
-        total += int.from_bytes(hashlib.sha256(record_id.encode("utf-8")).digest())
-    return f"{total % (1 << 256):064x}"
+    h = hashlib.sha256()
+    for record_id in sorted(ids):
+        h.update(record_id.encode("utf-8") + b"\n")
+    return h.hexdigest()
 
 
 def _local(moment: datetime, tz: ZoneInfo) -> datetime:
