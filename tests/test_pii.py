@@ -56,6 +56,7 @@ def test_case_free_text_and_location() -> None:
     assert _decl(Case) == {
         "title": (D, True),
         "description": (D, True),
+        "media_url": (D, True),
         "location": (Q, False),
         "tags": (Q, True),
         "required_skills": (Q, True),
@@ -72,7 +73,7 @@ def test_nested_kinds() -> None:
     assert _decl(ContactPoint) == {"value": (D, True), "address": (D, False)}
     assert _decl(PostalAddress)["city"] == (Q, True)
     assert _decl(PostalAddress)["lines"] == (D, True)
-    assert set(_decl(Location)) == {"address", "latitude", "longitude"}
+    assert set(_decl(Location)) == {"address", "latitude", "longitude", "postal_code"}
 
 
 def test_staff_records_declare_nothing() -> None:

@@ -15,4 +15,4 @@ def test_usage_file_runs() -> None:
 def test_direct_fields() -> None:
     from civiccrm.models import Case
 
-    assert direct_fields(Case) == ["title", "description", "attributes"]
+    assert direct_fields(Case) == ["title", "description", "media_url", "attributes"]

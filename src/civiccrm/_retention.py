@@ -43,6 +43,7 @@ from civiccrm.models import (
     Location,
     RetentionRun,
     format_utc,
+    personal_data_fields,
 )
 from civiccrm.privacy.retention import (
     UNAPPLIED_CLASSES,
@@ -787,7 +788,7 @@ class RetentionService:
             raise
         ids = [d.facts.record_id for d in decisions]
         crm._audit_system_read(
-            "case", ids, ("title", "description", "attributes"), "retention archive"
+            "case", ids, [f.name for f in personal_data_fields(Case)], "retention archive"
         )
 
 
