@@ -508,11 +508,11 @@ class WorkerService:
             )
         except Exception as exc:  # noqa: BLE001 - a handler may raise anything
             _log.warning(
-                "worker %s: a %s batch failed (%s: %s): rolled back, retrying one by one",
+                # The error's type only: its message may quote personal data.
+                "worker %s: a %s batch failed (%s): rolled back, retrying one by one",
                 batch.worker,
                 batch.topic,
                 type(exc).__name__,
-                exc,
             )
         else:
             return BatchReport(processed=len(batch.tasks))
@@ -544,13 +544,12 @@ class WorkerService:
                     if self._crm.storage.complete(entry.name, [task.case_id], worker=worker):
                         given_up += 1
                         _log.error(
-                            "worker %s: %s task for case %s failed %d times, given up: %s: %s",
+                            "worker %s: %s task for case %s failed %d times, given up: %s",
                             worker,
                             entry.name,
                             task.case_id,
                             task.attempts,
                             type(exc).__name__,
-                            exc,
                         )
                     else:
                         lost += 1
@@ -558,14 +557,13 @@ class WorkerService:
                     failed += 1
                     _log.warning(
                         "worker %s: %s task for case %s failed (attempt %d of %d), "
-                        "retried when its lease ends: %s: %s",
+                        "retried when its lease ends: %s",
                         worker,
                         entry.name,
                         task.case_id,
                         task.attempts,
                         max_attempts,
                         type(exc).__name__,
-                        exc,
                     )
             else:
                 processed += 1
