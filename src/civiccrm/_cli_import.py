@@ -15,7 +15,6 @@ to stderr.
 from __future__ import annotations
 
 import argparse
-import os
 from typing import Any, TextIO
 
 __all__ = ["add_import_commands"]
@@ -80,11 +79,9 @@ def add_import_commands(sub: Any, common: argparse.ArgumentParser) -> None:
 
 def _cmd_import(args: argparse.Namespace, out: TextIO) -> int:
     from civiccrm._progress import Progress
-    from civiccrm.cli import EXIT_OK, _count, _emit, _open
+    from civiccrm.cli import EXIT_OK, _count, _database, _emit, _open
 
-    db = args.db
-    if "://" not in db:
-        db = "sqlite:///" + os.path.abspath(db)
+    db = _database(args, must_exist=False).db
     bar: list[Progress] = []
     before: list[int] = []
 

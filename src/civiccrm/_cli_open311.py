@@ -116,12 +116,9 @@ def _format(path: str, given: str | None) -> str:
 def _db(args: argparse.Namespace, *, must_exist: bool = True) -> argparse.Namespace:
     """The database of a command; an export reads one that must exist (a mistyped path
     must not make an empty database), an import may make it."""
-    db = args.db
-    if "://" not in db:
-        db = "sqlite:///" + os.path.abspath(db)
-    if must_exist and db.startswith("sqlite:///") and not os.path.exists(db[len("sqlite:///") :]):
-        raise ValidationError.at("db", f"no database at {db[len('sqlite:///') :]}")
-    return argparse.Namespace(db=db, profile=args.profile)
+    from civiccrm.cli import _database
+
+    return _database(args, must_exist=must_exist)
 
 
 def _when(text: str | None, name: str, zone: ZoneInfo, *, end: bool = False) -> datetime | None:

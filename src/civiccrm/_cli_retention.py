@@ -103,14 +103,9 @@ def add_retention_commands(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _db(args: argparse.Namespace) -> argparse.Namespace:
-    from civiccrm.errors import ValidationError
+    from civiccrm.cli import _database
 
-    db = args.db
-    if "://" not in db:
-        db = "sqlite:///" + os.path.abspath(db)
-    if db.startswith("sqlite:///") and not os.path.exists(db[len("sqlite:///") :]):
-        raise ValidationError.at("db", f"no database at {db[len('sqlite:///') :]}")
-    return argparse.Namespace(db=db, profile=args.profile)
+    return _database(args)
 
 
 def _cmd_plan(args: argparse.Namespace, out: TextIO) -> int:

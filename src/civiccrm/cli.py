@@ -346,6 +346,18 @@ def _count(n: int, noun: str) -> str:
     return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
 
+def _database(args: argparse.Namespace, *, must_exist: bool = True) -> argparse.Namespace:
+    """``--db`` and ``--profile`` of a command, a plain path made a ``sqlite:///`` URL.
+    A command that reads a database needs one that exists (a mistyped path must not make
+    an empty database); one that imports may make it (``must_exist=False``)."""
+    db = args.db
+    if "://" not in db:
+        db = "sqlite:///" + os.path.abspath(db)
+    if must_exist and db.startswith("sqlite:///") and not os.path.exists(db[len("sqlite:///") :]):
+        raise ValidationError.at("db", f"no database at {db[len('sqlite:///') :]}")
+    return argparse.Namespace(db=db, profile=args.profile)
+
+
 def _open(args: argparse.Namespace, **kw: Any) -> Any:
     import civiccrm
 
@@ -506,11 +518,7 @@ def _export_time(text: str | None, field: str, *, end_of_day: bool = False) -> A
 def _cmd_export_cases(args: argparse.Namespace, out: TextIO) -> int:
     from civiccrm._progress import Progress
 
-    db = args.db
-    if "://" not in db:
-        db = "sqlite:///" + os.path.abspath(db)
-    if db.startswith("sqlite:///") and not os.path.exists(db[len("sqlite:///") :]):
-        raise ValidationError.at("db", f"no database at {db[len('sqlite:///') :]}")
+    db = _database(args).db
     fmt = args.format or ("jsonl" if args.out.endswith((".jsonl", ".ndjson")) else "csv")
     where: dict[str, object] = {}
     for key, given in (

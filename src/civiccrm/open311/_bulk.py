@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-from civiccrm.open311._formats import Item
+from civiccrm.open311._formats import REQUEST_FIELDS, Item
 
 __all__ = ["BULK_FIELDS", "from_bulk_rows", "to_bulk_rows"]
 
@@ -78,27 +78,8 @@ def from_bulk_rows(rows: Iterable[Mapping[str, Any]]) -> list[Item]:
     """Bulk rows as request items, to import."""
     items: list[Item] = []
     for row in rows:
-        item: Item = {
-            name: row.get(name)
-            for name in (
-                "service_request_id",
-                "status_notes",
-                "service_name",
-                "service_code",
-                "description",
-                "agency_responsible",
-                "service_notice",
-                "requested_datetime",
-                "updated_datetime",
-                "expected_datetime",
-                "address",
-                "address_id",
-                "zipcode",
-                "lat",
-                "long",
-                "media_url",
-            )
-        }
+        # Every request field but status, which the bulk format describes in words.
+        item: Item = {name: row.get(name) for name in REQUEST_FIELDS if name != "status"}
         item["status"] = row.get("status_description") or "open"
         if row.get("source"):
             item["extended_attributes"] = {"channel": row.get("source")}
