@@ -37,10 +37,14 @@ from civiccrm.models import (
     Disposal,
     Interaction,
     LegalHold,
+    MailReceipt,
     Organization,
+    OutboxMessage,
     Priority,
+    QuarantinedMail,
     RetentionRun,
     Rotation,
+    Survey,
     format_utc,
 )
 from civiccrm.models._trusted import _uuid_cached as _uuid
@@ -141,6 +145,14 @@ def _case_columns(c: Case) -> dict[str, Scalar]:
         "sla_check_at": micros(c.sla_check_at),
         "external_key": _external_key(c.external_ids),
         "geo_cell": geo_cell_key(c),
+        "district": c.district,
+        "first_response_at": micros(c.first_response_at),
+        "response_seconds": c.response_seconds,
+        "response_met": None if c.response_met is None else int(c.response_met),
+        "resolution_seconds": c.resolution_seconds,
+        "resolution_met": None if c.resolution_met is None else int(c.resolution_met),
+        "satisfaction": c.satisfaction,
+        "reopen_count": c.reopen_count,
     }
 
 
@@ -202,7 +214,10 @@ SCHEMA: Final = Schema(
     # 5: case.geo_cell (duplicate detection), indexes on reference and duplicate_of,
     #    the rotation and bulk_job kinds.
     # 6: the legal_hold, retention_run and disposal kinds (retention).
-    version=6,
+    # 7: case columns for reports (district, first_response_at, business-time measures,
+    #    satisfaction, reopen_count); the outbox, survey, mail_receipt and
+    #    mail_quarantine kinds (communications).
+    version=7,
     kinds=(
         KindSpec(
             "citizen",
@@ -248,6 +263,15 @@ SCHEMA: Final = Schema(
                 ColumnSpec("external_key", T),
                 # A blind index of (case type, grid cell): duplicate detection.
                 ColumnSpec("geo_cell", T),
+                # Reports (schema 7): slices and measures that aggregate queries read.
+                ColumnSpec("district", T),
+                ColumnSpec("first_response_at", INT),
+                ColumnSpec("response_seconds", INT),
+                ColumnSpec("response_met", INT),
+                ColumnSpec("resolution_seconds", INT),
+                ColumnSpec("resolution_met", INT),
+                ColumnSpec("satisfaction", INT, source="satisfaction"),
+                ColumnSpec("reopen_count", INT, source="reopen_count"),
             ),
             indexes=(
                 # The overdue sweep and "most overdue open cases": open cases only.
@@ -299,6 +323,56 @@ SCHEMA: Final = Schema(
         KindSpec(
             "disposal",
             (ColumnSpec("run", T, indexed=True), ColumnSpec("disposition", T)),
+        ),
+        # Communications: the outbox (by idempotency key), satisfaction surveys (by the
+        # hash of their token), inbound mail receipts (by a blind index of the
+        # Message-ID) and the quarantine of mail that could not be taken.
+        KindSpec(
+            "outbox",
+            (
+                ColumnSpec("key", T),
+                ColumnSpec("status", T),
+                ColumnSpec("next_attempt_at", INT),
+                ColumnSpec("case_id", T, indexed=True),
+                ColumnSpec("party_id", T, indexed=True),
+            ),
+            indexes=(
+                IndexSpec(
+                    "outbox_pending",
+                    ("next_attempt_at",),
+                    where=(Filter("status", "eq", "pending"),),
+                ),
+            ),
+            key_column="key",
+        ),
+        KindSpec(
+            "survey",
+            (
+                ColumnSpec("token_hash", T),
+                ColumnSpec("case_id", T, indexed=True),
+                ColumnSpec("issued_at", INT),
+                ColumnSpec("responded_at", INT),
+                ColumnSpec("score", INT),
+            ),
+            key_column="token_hash",
+        ),
+        KindSpec(
+            "mail_receipt",
+            (
+                ColumnSpec("key", T),
+                ColumnSpec("mailbox", T),
+                ColumnSpec("case_id", T, indexed=True),
+                ColumnSpec("received_at", INT),
+            ),
+            key_column="key",
+        ),
+        KindSpec(
+            "mail_quarantine",
+            (
+                ColumnSpec("mailbox", T),
+                ColumnSpec("received_at", INT, indexed=True),
+                ColumnSpec("reason", T),
+            ),
         ),
         # One row per (blind index token, party): exact look-ups of encrypted emails,
         # phones and external ids. The id is "<token>|<party id>"; the doc is empty.
@@ -438,6 +512,43 @@ KINDS: Final[dict[type, Kind[Any]]] = {
     LegalHold: Kind("legal_hold", LegalHold, lambda h: {}),
     RetentionRun: Kind("retention_run", RetentionRun, lambda r: {"status": r.status}),
     Disposal: Kind("disposal", Disposal, lambda d: {"run": d.run, "disposition": d.disposition}),
+    OutboxMessage: Kind(
+        "outbox",
+        OutboxMessage,
+        lambda m: {
+            "key": m.key,
+            "status": m.status.value,
+            "next_attempt_at": micros(m.next_attempt_at),
+            "case_id": _id(m.case_id),
+            "party_id": _id(m.party.id) if m.party else None,
+        },
+    ),
+    Survey: Kind(
+        "survey",
+        Survey,
+        lambda v: {
+            "token_hash": v.token_hash,
+            "case_id": str(v.case_id),
+            "issued_at": micros(v.issued_at),
+            "responded_at": micros(v.responded_at),
+            "score": v.score,
+        },
+    ),
+    MailReceipt: Kind(
+        "mail_receipt",
+        MailReceipt,
+        lambda r: {
+            "key": r.key,
+            "mailbox": r.mailbox,
+            "case_id": _id(r.case_id),
+            "received_at": micros(r.received_at),
+        },
+    ),
+    QuarantinedMail: Kind(
+        "mail_quarantine",
+        QuarantinedMail,
+        lambda q: {"mailbox": q.mailbox, "received_at": micros(q.received_at), "reason": q.reason},
+    ),
 }
 
 

@@ -258,6 +258,14 @@ def build_parser() -> argparse.ArgumentParser:
     from civiccrm._cli_retention import add_retention_commands
 
     add_retention_commands(sub, common)
+
+    from civiccrm._cli_comms import add_messages_commands
+    from civiccrm._cli_mail import add_mail_commands
+    from civiccrm._cli_report import add_report_commands
+
+    add_report_commands(sub, common)
+    add_messages_commands(sub, common)
+    add_mail_commands(sub, common)
     return parser
 
 

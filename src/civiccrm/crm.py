@@ -60,6 +60,9 @@ from civiccrm._work import (
 )
 from civiccrm._workers import WorkerService
 from civiccrm.adapters._base import Cursor, Filter, Order, Query, Record, Storage, UpsertResult
+from civiccrm.comms._inbound import MailService
+from civiccrm.comms._outbound import MessageService
+from civiccrm.comms._surveys import SurveyService
 from civiccrm.errors import (
     AccessDeniedError,
     ConflictError,
@@ -108,7 +111,8 @@ from civiccrm.privacy.crypto import (
     unseal,
 )
 from civiccrm.profile import Profile, Role, Visibility, load_profile
-from civiccrm.routing.sla import EscalationStep, SlaClock
+from civiccrm.reporting import ReportService
+from civiccrm.routing.sla import EscalationStep, SlaClock, SlaState, TargetClock
 from civiccrm.routing.sla import clock as sla_clock
 
 __all__ = ["CRM", "Actor", "HistoryEntry", "ResultPage", "open"]
@@ -134,6 +138,13 @@ _SLA_EVENTS: Final = frozenset(
 
 #: The purpose of each blind-indexed column's keyed hash.
 _BLIND_PURPOSE: Final = {"external_key": "external_id", "geo_cell": "geo_cell"}
+
+
+def _outcome(target: TargetClock | None) -> tuple[int | None, bool | None]:
+    """A met target's business time in whole seconds and whether it was on time."""
+    if target is None or target.state not in (SlaState.MET, SlaState.MET_LATE):
+        return None, None
+    return int(target.elapsed.total_seconds()), target.state is SlaState.MET
 
 
 def _no_key(_key_id: str, _generation: int) -> None:
@@ -399,6 +410,14 @@ class CRM:
         self.retention = RetentionService(self)
         #: Data-subject requests: access, rectification, erasure.
         self.subjects = SubjectService(self)
+        #: KPIs over any period and slice (see :mod:`civiccrm.reporting`).
+        self.reports = ReportService(self)
+        #: Outbound messages: templates, channels, the outbox.
+        self.messages = MessageService(self)
+        #: Satisfaction surveys of resolved cases.
+        self.surveys = SurveyService(self)
+        #: Inbound email: threading to cases, the quarantine.
+        self.mail = MailService(self)
 
     # ----------------------------------------------------------------------------------
     # Sessions and transactions
@@ -748,12 +767,27 @@ class CRM:
             return case
         first = clock.target("first_response")
         resolution = clock.target("resolution")
+        response_seconds, response_met = _outcome(first)
+        resolution_seconds, resolution_met = _outcome(resolution)
         return attrs.evolve(
             case,
             response_due_at=first.due_at if first is not None else case.response_due_at,
             due_at=resolution.due_at if resolution is not None else case.due_at,
             sla_check_at=clock.next_change_at if case.status.is_open else None,
+            response_seconds=response_seconds,
+            response_met=response_met,
+            resolution_seconds=resolution_seconds,
+            resolution_met=resolution_met,
         )
+
+    def _located(self, case: Case) -> Case:
+        """``case`` with its district found from its location (None without one)."""
+        loc = case.location
+        district = None
+        if loc is not None and loc.latitude is not None and loc.longitude is not None:
+            found = self.profile.routing.districts.locate(loc.latitude, loc.longitude)
+            district = min(found) if found else None
+        return case if district == case.district else attrs.evolve(case, district=district)
 
     def _page(self, cls: type[M], query: Query) -> ResultPage[M]:
         kind = self._kind(cls)
@@ -1322,7 +1356,7 @@ class CaseService:
             ack_changes, message = crm.automations.acknowledge(case, now)
             changes.extend(ack_changes)
             events = [opened, *(crm._make_event(case, kind, **f) for kind, f in changes)]
-            case = crm._write(crm._sla_plan(case, events, fresh=True))
+            case = crm._write(crm._sla_plan(crm._located(case), events, fresh=True))
             key = crm._case_key(case)
             for event in events:
                 crm._write(event, key=key)
@@ -1351,7 +1385,10 @@ class CaseService:
             now = crm._now()
             updated, changes = change(current, now)
             new = [crm._make_event(updated, kind, **fields) for kind, fields in changes]
-            updated = crm._sla_plan(attrs.evolve(updated, updated_at=now), new)
+            updated = attrs.evolve(updated, updated_at=now)
+            if updated.location != current.location:
+                updated = crm._located(updated)
+            updated = crm._sla_plan(updated, new)
             updated = crm._write(updated)
             key = crm._case_key(updated)
             stored = [crm._write(e, key=key) for e in new]
@@ -1828,6 +1865,8 @@ class CaseService:
                         f"[{n}].external_ids", "a bulk import needs an external id per case"
                     )
                 key = ":".join(next(iter(case.external_ids.items())))
+                if case.district is None and case.location is not None:
+                    case = crm._located(case)
                 opened = case.opened_at or crm._now()
                 case_id = _import_id(key, opened)
                 times = {"opened_at": opened} if case.opened_at is None else {}

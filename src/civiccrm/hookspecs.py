@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from civiccrm._keys import KeyProvider
     from civiccrm._work import DuplicateCandidate
     from civiccrm.adapters._base import Storage
+    from civiccrm.comms.channels import MessageChannel
+    from civiccrm.comms.mailbox import MailboxPoller
     from civiccrm.crm import CRM
     from civiccrm.models import Case, CaseEvent, Interaction
     from civiccrm.privacy.detect import Detector
@@ -279,4 +281,35 @@ def civiccrm_pii_detectors(region: str) -> list[Detector] | None:
     .. versionadded:: 0.1.0
 
     Who implements this: agencies and vendors with identifiers of their own.
+    """
+
+
+# --------------------------------------------------------------------------------------
+# Communications.
+
+
+@hookspec(firstresult=True)
+def civiccrm_message_channel(spec: str) -> MessageChannel | None:
+    """
+    Open the outbound message channel that ``spec`` names (``smtp://host:587``,
+    ``files:/var/spool/civiccrm``, ``sms+vendor://...``), or return None if ``spec`` is
+    not this plugin's. The first non-None answer wins; the built-in channels answer last.
+
+    .. versionadded:: 0.1.0
+
+    Who implements this: SMS gateways, letter printing services, other email services.
+    """
+
+
+@hookspec(firstresult=True)
+def civiccrm_mailbox_poller(spec: str) -> MailboxPoller | None:
+    """
+    Open the inbound mailbox that ``spec`` names (``maildir:/srv/mail/311``,
+    ``mbox:/var/mail/permits``, ``imaps://...`` for a plugin), or return None if ``spec``
+    is not this plugin's. The first non-None answer wins; the built-in maildir and mbox
+    pollers answer last.
+
+    .. versionadded:: 0.1.0
+
+    Who implements this: IMAP, Microsoft Graph or Gmail API integrations.
     """

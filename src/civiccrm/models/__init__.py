@@ -24,6 +24,7 @@ from civiccrm.models._case_type import (
     format_utc,
 )
 from civiccrm.models._common import Channel, PartyType, Priority
+from civiccrm.models._comms import MessageStatus, OutboxMessage, Survey
 from civiccrm.models._convert import (
     configure_converter,
     from_json,
@@ -35,6 +36,7 @@ from civiccrm.models._convert import (
 from civiccrm.models._event import CaseEvent, EventKind, EventValue
 from civiccrm.models._ids import id_time, new_id
 from civiccrm.models._interaction import DeliveryStatus, Direction, Interaction
+from civiccrm.models._mail import MailReceipt, QuarantinedMail
 from civiccrm.models._party import (
     Citizen,
     Consent,
@@ -91,6 +93,11 @@ __all__ = [
     "EventValue",
     "Interaction",
     "LegalHold",
+    "MailReceipt",
+    "MessageStatus",
+    "OutboxMessage",
+    "QuarantinedMail",
+    "Survey",
     "Location",
     "Organization",
     "OrganizationKind",

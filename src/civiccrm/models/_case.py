@@ -180,6 +180,11 @@ class Location:
             )
 
 
+def _not_negative(_inst: object, field: attrs.Attribute[Any], value: int | None) -> None:
+    if value is not None and value < 0:
+        raise ValidationError.at(field.name, f"{value} is negative")
+
+
 def _satisfaction(_inst: object, field: attrs.Attribute[Any], value: int | None) -> None:
     if value is not None and not 1 <= value <= 5:
         raise ValidationError.at(field.name, f"{value} is not a score from 1 to 5")
@@ -217,6 +222,11 @@ class Case:
     requester: PartyRef | None = None
     location: Location | None = None
     queue: str | None = None
+    #: The code of the district (ward, service area) its location lies in, the first by
+    #: code where districts overlap; set by the CRM from the profile's district map.
+    #: An area of thousands of households, not an address: not declared personal, and
+    #: kept for statistics when a case is anonymised.
+    district: str | None = None
     #: The agent who owns the case now.
     assignee: uuid.UUID | None = None
     #: Labels (set by staff and by routing rules). Declared quasi-identifying: a tag a
@@ -246,6 +256,17 @@ class Case:
     #: When the SLA state next changes (a warning threshold or a due time): the
     #: escalation sweep looks at open cases whose time has come. Set by the CRM.
     sla_check_at: datetime | None = optional_datetime_field()
+    #: The time its first-response target took (business time on the policy's calendar,
+    #: less pauses), in whole seconds, once met; None while running or with no target.
+    #: Set by the CRM from the SLA clock, for reports.
+    response_seconds: int | None = attrs.field(default=None, validator=_not_negative)
+    #: Whether the first response was on time (None: not met yet, or no target).
+    response_met: bool | None = None
+    #: The time its resolution target took, like ``response_seconds``; cleared when the
+    #: case is reopened.
+    resolution_seconds: int | None = attrs.field(default=None, validator=_not_negative)
+    #: Whether it was resolved on time (None: not resolved, or no target).
+    resolution_met: bool | None = None
     resolution_code: str | None = None
     #: The citizen's satisfaction score, 1 (very unhappy) to 5 (very happy).
     satisfaction: int | None = attrs.field(default=None, validator=_satisfaction)

@@ -37,6 +37,12 @@ from civiccrm.models import (
 from civiccrm.models._common import _kind, language_tag, non_blank, slug
 from civiccrm.models._convert import problems_of
 from civiccrm.privacy.retention import RetentionSchedule, parse_retention
+from civiccrm.profile._comms import (
+    DEFAULT_COMMUNICATIONS,
+    CommunicationsSettings,
+    parse_communications,
+)
+from civiccrm.profile._mail import DEFAULT_MAIL, MailSettings, parse_mail
 from civiccrm.profile._open311 import DEFAULT_OPEN311, Open311Settings, parse_open311
 from civiccrm.routing.calendar import BusinessCalendar, Interval
 from civiccrm.routing.settings import (
@@ -411,6 +417,10 @@ class Profile:
     duplicates: tuple[DuplicateRule, ...] = ()
     #: How the agency speaks Open311 GeoReport v2 (the optional ``[open311]`` section).
     open311: Open311Settings = attrs.field(default=DEFAULT_OPEN311, eq=False)
+    #: Message templates, languages and surveys (the optional ``[communications]``).
+    communications: CommunicationsSettings = attrs.field(default=DEFAULT_COMMUNICATIONS, eq=False)
+    #: Inbound mailboxes (the optional ``[mail]`` section).
+    mail: MailSettings = attrs.field(default=DEFAULT_MAIL, eq=False)
     #: The retention schedules (the ``[[retention]]`` tables; see
     #: :mod:`civiccrm.privacy.retention`).
     retention: tuple[RetentionSchedule, ...] = ()
@@ -522,6 +532,8 @@ _SECTIONS: Final = (
     "automations",
     "duplicates",
     "open311",
+    "communications",
+    "mail",
     "retention",
 )
 
@@ -1605,6 +1617,16 @@ def parse_profile(data: str | Mapping[str, Any], *, source: str | None = None) -
         case_types={ct.code for _, ct in case_types} if case_types_whole else None,
     )
     problems.extend(found)
+    communications, found = parse_communications(
+        data.get("communications"),
+        case_types={ct.code for _, ct in case_types} if case_types_whole else None,
+    )
+    problems.extend(found)
+    mail, found = parse_mail(
+        data.get("mail"),
+        case_types={ct.code for _, ct in case_types} if case_types_whole else None,
+    )
+    problems.extend(found)
     retention, found = parse_retention(
         data.get("retention"),
         case_types={ct.code for _, ct in case_types} if case_types_whole else None,
@@ -1618,6 +1640,8 @@ def parse_profile(data: str | Mapping[str, Any], *, source: str | None = None) -
         or automations is None
         or duplicates is None
         or open311 is None
+        or communications is None
+        or mail is None
     ):
         raise PolicyError(problems, source=source)
     return Profile(
@@ -1634,6 +1658,8 @@ def parse_profile(data: str | Mapping[str, Any], *, source: str | None = None) -
         duplicates=duplicates,
         open311=open311,
         retention=retention,
+        communications=communications,
+        mail=mail,
     )
 
 

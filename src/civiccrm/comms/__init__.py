@@ -1,0 +1,1 @@
+"""Communications: templates, outbound channels and the outbox, inbound email, surveys."""

@@ -1,0 +1,17 @@
+"""``crm.messages`` (stub; being built)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from civiccrm.crm import CRM
+
+__all__ = ["MessageService"]
+
+
+class MessageService:
+    """``crm.messages``."""
+
+    def __init__(self, crm: CRM) -> None:
+        self._crm = crm
