@@ -785,7 +785,7 @@ TestRetentionMachine = RetentionMachine.TestCase
 TestRetentionMachine.settings = settings(max_examples=40, stateful_step_count=20)
 
 
-def test_party_and_audit_schedules_are_refused_until_they_are_applied(crm: CRM) -> None:
+def test_party_schedules_are_refused_until_they_are_applied(crm: CRM) -> None:
     text = springfield_path().read_text(encoding="utf-8")
     text += """
 [[retention]]
@@ -798,9 +798,9 @@ authority = "GS 1"
 """
     with pytest.raises(PolicyError, match="'party' schedules are not applied yet"):
         parse_profile(text, source=str(springfield_path()))
-    audit = _schedule(record_class="audit", trigger="created")
-    with pytest.raises(ValidationError, match="'audit' schedules are not applied yet"):
-        crm.retention.plan(schedules=[audit])
+    party = _schedule(code="people", record_class="party", trigger="created")
+    with pytest.raises(ValidationError, match="'party' schedules are not applied yet"):
+        crm.retention.plan(schedules=[party])
 
 
 # --------------------------------------------------------------------------------------

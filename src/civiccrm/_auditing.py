@@ -27,7 +27,9 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Final
 
-from civiccrm._keys import ANCHOR_KEY, AUDIT_KEY, KeyRing
+import attrs
+
+from civiccrm._keys import ANCHOR_KEY, AUDIT_KEY, BASE_KEY, KeyRing
 from civiccrm.adapters._base import Storage
 from civiccrm.errors import IntegrityError
 from civiccrm.privacy.audit import (
@@ -35,10 +37,19 @@ from civiccrm.privacy.audit import (
     AuditEvent,
     ChainHead,
     VerifyReport,
+    last_checkpoint,
     verify,
 )
 
-__all__ = ["ANCHOR_KEY", "Auditor", "read_anchor", "verify_log"]
+__all__ = [
+    "ANCHOR_KEY",
+    "AuditBase",
+    "Auditor",
+    "read_anchor",
+    "read_base",
+    "verify_log",
+    "write_base",
+]
 
 _READ_BUFFER: Final = 200
 #: Also flushed when the buffered reads name this many records (a stream's reads).
@@ -63,6 +74,68 @@ def read_anchor(storage: Storage, key: bytes) -> ChainHead | None:
     if not hmac.compare_digest(mac, _anchor_mac(key, head)):
         raise IntegrityError("the audit anchor was altered (its signature does not match)")
     return head
+
+
+@attrs.frozen
+class AuditBase:
+    """
+    Where the audit log starts once retention has pruned its oldest entries: the last
+    pruned entry, a signed checkpoint, kept (with its storage sequence number and how
+    many entries were pruned in all) in the key store, apart from the log, signed with
+    the audit key. The log goes on from the entry after it.
+    """
+
+    #: The checkpoint entry's text (its own hash and signature check it too).
+    checkpoint: str
+    head: ChainHead
+    #: Its storage sequence number: every entry up to it has been pruned.
+    seq: int
+    #: Entries pruned since the log began.
+    pruned: int
+
+
+def _base_mac(key: bytes, seq: int, pruned: int, checkpoint: str) -> str:
+    text = f"base:{seq}:{pruned}:{checkpoint}".encode()
+    return hmac.new(key, text, hashlib.sha256).hexdigest()
+
+
+def read_base(storage: Storage, key: bytes) -> AuditBase | None:
+    """
+    The signed base of a pruned log, checked; None if nothing was ever pruned.
+
+    Raises:
+        IntegrityError: the base was altered, or its checkpoint does not check out.
+    """
+    raw = storage.get_key(BASE_KEY)
+    if raw is None:
+        return None
+    try:
+        data = json.loads(raw)
+        checkpoint, seq, pruned = str(data["checkpoint"]), int(data["seq"]), int(data["pruned"])
+        mac = str(data["mac"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise IntegrityError(f"the audit base is damaged: {exc!r}") from None
+    if not hmac.compare_digest(mac, _base_mac(key, seq, pruned, checkpoint)):
+        raise IntegrityError("the audit base was altered (its signature does not match)")
+    found = last_checkpoint([(seq, checkpoint)], key)
+    if found is None:
+        raise IntegrityError("the audit base's checkpoint does not check out")
+    return AuditBase(checkpoint, found[1], seq, pruned)
+
+
+def write_base(storage: Storage, key: bytes, base: AuditBase) -> None:
+    """
+    Keep ``base``, durably, now (the key store is not part of any transaction): write it
+    before pruning the entries it covers. Verification starts after it, so entries a
+    crash left behind it are ignored until the next retention run deletes them.
+    """
+    blob = {
+        "checkpoint": base.checkpoint,
+        "seq": base.seq,
+        "pruned": base.pruned,
+        "mac": _base_mac(key, base.seq, base.pruned, base.checkpoint),
+    }
+    storage.put_key(BASE_KEY, json.dumps(blob).encode())
 
 
 def _last_entry(storage: Storage) -> tuple[int, str] | None:
@@ -96,11 +169,20 @@ def _entries(storage: Storage, after: int = 0, page: int = 1000) -> Iterator[tup
 
 
 def verify_log(storage: Storage, keys: KeyRing) -> VerifyReport:
-    """Verify the whole audit log of ``storage`` against its signed anchor."""
+    """
+    Verify the whole audit log of ``storage`` against its signed anchor, from its
+    signed base when retention has pruned its oldest entries.
+    """
     if storage.get_key(AUDIT_KEY) is None:
         return verify(iter(()), b"\0" * 32)
     key = keys.system_key(AUDIT_KEY)
-    return verify(_entries(storage), key, expected_head=read_anchor(storage, key))
+    base = read_base(storage, key)
+    return verify(
+        _entries(storage, after=base.seq if base is not None else 0),
+        key,
+        expected_head=read_anchor(storage, key),
+        start=base.head if base is not None else None,
+    )
 
 
 class Auditor:

@@ -60,6 +60,9 @@ AUDIT_KEY: Final = "sys:audit"
 #: Not a key: the audit trail's signed anchor, kept in the key store (apart from the
 #: log it vouches for). Key rotation leaves it alone.
 ANCHOR_KEY: Final = "sys:audit-anchor"
+#: Not a key either: where the audit trail starts once retention has pruned its oldest
+#: entries (the last pruned checkpoint, signed). Key rotation leaves it alone.
+BASE_KEY: Final = "sys:audit-base"
 _BLOB_VERSION: Final = 1
 #: Unwrapped keys kept in memory (about 1 KB each), the least recently used dropped.
 _CACHE_SIZE: Final = 10_000
@@ -487,7 +490,7 @@ class KeyRing:
             rewrapped = already = erased = 0
             try:
                 for key_id in _all_key_ids(self.storage):
-                    if key_id == ANCHOR_KEY:
+                    if key_id in (ANCHOR_KEY, BASE_KEY):
                         continue
                     blob = self._blob(key_id)
                     if blob is None:

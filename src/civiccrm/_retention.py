@@ -32,6 +32,11 @@ import orjson
 
 from civiccrm._keys import case_key_id
 from civiccrm._records import KINDS, from_micros
+from civiccrm._retention_audit import AuditCut
+from civiccrm._retention_audit import archive_name as audit_archive_name
+from civiccrm._retention_audit import left_behind as audit_left_behind
+from civiccrm._retention_audit import prune as audit_prune
+from civiccrm._retention_audit import scan as audit_scan
 from civiccrm.adapters._base import Filter, Query, Record
 from civiccrm.errors import NotFoundError, Problem, ValidationError
 from civiccrm.models import (
@@ -54,6 +59,7 @@ from civiccrm.privacy.retention import (
     RetentionSchedule,
     RetentionStatus,
     check_schedules,
+    covers,
     decide,
     digest_ids,
 )
@@ -148,7 +154,7 @@ class RetentionService:
             Problem(
                 f"retention[{i}].record_class",
                 f"{s.record_class.value!r} schedules are not applied yet: this release "
-                "disposes of cases and interactions",
+                "disposes of cases, interactions and the audit trail",
             )
             for i, s in enumerate(chosen)
             if s.record_class.value in UNAPPLIED_CLASSES
@@ -358,6 +364,30 @@ class RetentionService:
                     RetentionStatus.HELD,
                 ):
                     writer.writerow(_plan_row(decision))
+            audit = self._audit_schedule(chosen)
+            if audit is not None:
+                cut = self._audit_scan(audit, when)
+                per = counts.setdefault(audit.code, Counter())
+                for status, n in (
+                    (RetentionStatus.DUE, cut.due),
+                    (RetentionStatus.HELD, cut.held),
+                    (RetentionStatus.NOT_DUE, cut.not_due),
+                ):
+                    if n:
+                        per[status.value] += n
+                if writer is not None and cut.due:
+                    writer.writerow(
+                        [
+                            "audit",
+                            f"{cut.first_n}-{cut.last_n}",
+                            "",
+                            "due",
+                            audit.code,
+                            audit.disposition.value,
+                            "",
+                            "",
+                        ]
+                    )
         return RetentionPlan(
             when,
             {code: dict(c) for code, c in sorted(counts.items())},
@@ -433,6 +463,9 @@ class RetentionService:
             run = self._dispose(run, pending, folder, chosen)
             if progress is not None:
                 progress(len(pending))
+        audit = self._audit_schedule(chosen)
+        if audit is not None:
+            run = self._dispose_audit(run, audit, folder)
         marks = self.disposals(run.id)
         # Keys a crash kept from being shredded after their batch committed.
         now = crm._now()
@@ -625,6 +658,102 @@ class RetentionService:
         # when the run finishes).
         for key_id in shred:
             crm.keys.erase(key_id, at=now)
+        return attrs.evolve(updated, version=run.version + 1)
+
+    def _audit_schedule(self, schedules: Sequence[RetentionSchedule]) -> RetentionSchedule | None:
+        return next((s for s in schedules if s.record_class is RecordClass.AUDIT), None)
+
+    def _held_ids(self) -> frozenset[str]:
+        """The ids of every record a hold in force covers (cases, with their events and
+        interactions, and parties): audit entries naming them are kept."""
+        crm = self._crm
+        now = crm._now()
+        holds = [h for h in self.holds() if h.in_force(now)]
+        if not holds:
+            return frozenset()
+        ids: set[str] = set()
+        cases: set[str] = set()
+        for h in holds:
+            cases.update(h.cases)
+            ids.update(h.parties)
+        if any(not h.cases and not h.parties for h in holds) or any(h.parties for h in holds):
+            for facts in self.facts():
+                if any(covers(h, facts) for h in holds):
+                    if facts.record_class is RecordClass.CASE:
+                        cases.add(facts.record_id)
+                    else:
+                        ids.add(facts.record_id)
+        ids.update(cases)
+        ordered = sorted(cases)
+        for i in range(0, len(ordered), 500):
+            chunk = tuple(ordered[i : i + 500])
+            for kind in ("case_event", "interaction"):
+                query = Query(kind, (Filter("case_id", "in", chunk),), columns=("case_id",))
+                ids.update(r.id for r in crm.storage.stream(query))
+        return frozenset(ids)
+
+    def _audit_scan(self, schedule: RetentionSchedule, as_of: datetime) -> AuditCut:
+        crm = self._crm
+        return audit_scan(
+            crm.storage,
+            crm.keys.system_key,
+            schedule,
+            as_of=as_of,
+            tz=self.time_zone,
+            held_ids=self._held_ids(),
+        )
+
+    def _dispose_audit(
+        self, run: RetentionRun, schedule: RetentionSchedule, folder: Path | None
+    ) -> RetentionRun:
+        """Cut the audit trail's oldest entries (see :mod:`civiccrm._retention_audit`),
+        with their mark, the run's counts and an audit entry, atomically."""
+        crm = self._crm
+        with crm.transaction():
+            audit_left_behind(crm.storage, crm.keys.system_key)
+            cut = self._audit_scan(schedule, run.as_of)
+            if cut.seq is None:
+                return run
+            archive = None
+            if schedule.disposition is Disposition.ARCHIVE:
+                assert folder is not None
+                archive = folder / audit_archive_name(run.id, cut)
+            digest = audit_prune(crm.storage, crm.keys.system_key, cut, archive=archive)
+            span = f"{cut.first_n}-{cut.last_n}"
+            done_as = schedule.disposition.value
+            mark = Disposal(
+                id=f"audit:{span}",
+                record_class="audit",
+                record_id=span,
+                schedule=schedule.code,
+                disposition=done_as,
+                run=run.id,
+                at=crm._now(),
+            )
+            existing = crm.storage.get("disposal", mark.id)
+            self._put(attrs.evolve(mark, version=existing.version if existing else 0))
+            counts: dict[str, dict[str, int]] = json.loads(run.counts)
+            per = counts.setdefault(schedule.code, {})
+            per[done_as] = per.get(done_as, 0) + cut.due
+            crm._audit_write(
+                "dispose",
+                "audit",
+                [mark.id],
+                detail={
+                    "schedule": schedule.code,
+                    "disposition": done_as,
+                    "run": run.id,
+                    "entries": cut.due,
+                    "sha256": digest,
+                },
+            )
+            updated = attrs.evolve(
+                run,
+                counts=json.dumps(counts, sort_keys=True, separators=(",", ":")),
+                disposed=run.disposed + cut.due,
+                batches=run.batches + 1,
+            )
+            self._put(updated)
         return attrs.evolve(updated, version=run.version + 1)
 
     def _recheck(

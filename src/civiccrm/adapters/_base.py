@@ -23,7 +23,8 @@ The contract, in one place:
   outer one. Work outside a transaction is committed per call.
 - A work queue (``enqueue``, ``claim``, ``complete``) hands each task to one worker at
   a time under a lease; an expired lease makes the task claimable again.
-- An append-only audit log of opaque entries, and a store of wrapped data keys.
+- An append-only audit log of opaque entries (only retention prunes its oldest
+  entries, with ``prune_audit``), and a store of wrapped data keys.
 
 .. versionadded:: 0.1.0
 """
@@ -386,6 +387,16 @@ class Storage(Protocol):
 
     def read_audit(self, *, after: int = 0, limit: int = 1000) -> list[tuple[int, str]]:
         """Audit entries with a sequence number above ``after``, in order."""
+        ...
+
+    def prune_audit(self, through: int) -> int:
+        """
+        Delete the audit entries numbered up to ``through`` (retention of the audit
+        trail); returns how many. Sequence numbers are never reused after a prune.
+        Inside a transaction, undone with it.
+
+        .. versionadded:: 0.1.0
+        """
         ...
 
     def put_key(self, key_id: str, wrapped: bytes) -> None:

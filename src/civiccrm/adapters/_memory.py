@@ -73,6 +73,8 @@ class _State:
     #: topic -> key -> task (insertion order is enqueue order); done tasks are removed.
     queue: dict[str, dict[str, _QueuedTask]] = attrs.Factory(dict)
     audit: list[str] = attrs.Factory(list)
+    #: How many entries were pruned from the front of the audit log.
+    audit_pruned: int = 0
 
     def copy(self) -> _State:
         return _State(
@@ -82,6 +84,7 @@ class _State:
             by_key={k: dict(v) for k, v in self.by_key.items()},
             queue={k: dict(v) for k, v in self.queue.items()},
             audit=list(self.audit),
+            audit_pruned=self.audit_pruned,
         )
 
 
@@ -525,17 +528,29 @@ class MemoryStorage:
         """Append opaque audit entries; returns their sequence numbers (1, 2, 3 ...)."""
         with self._lock:
             self._check_open()
-            first = len(self._state.audit) + 1
-            self._state.audit.extend(entries)
-            return list(range(first, len(self._state.audit) + 1))
+            state = self._state
+            first = state.audit_pruned + len(state.audit) + 1
+            state.audit.extend(entries)
+            return list(range(first, state.audit_pruned + len(state.audit) + 1))
 
     def read_audit(self, *, after: int = 0, limit: int = 1000) -> list[tuple[int, str]]:
         """Audit entries with a sequence number above ``after``, in order."""
         with self._lock:
             self._check_open()
-            start = max(after, 0)
+            base = self._state.audit_pruned
+            start = max(after - base, 0)
             chunk = self._state.audit[start : start + max(limit, 0)]
-            return [(start + 1 + i, entry) for i, entry in enumerate(chunk)]
+            return [(base + start + 1 + i, entry) for i, entry in enumerate(chunk)]
+
+    def prune_audit(self, through: int) -> int:
+        """Delete the audit entries numbered up to ``through``; returns how many."""
+        with self._lock:
+            self._check_open()
+            state = self._state
+            n = min(max(through - state.audit_pruned, 0), len(state.audit))
+            del state.audit[:n]
+            state.audit_pruned += n
+            return n
 
     def put_key(self, key_id: str, wrapped: bytes) -> None:
         """Store a wrapped data key (replacing one with the same id)."""

@@ -1941,6 +1941,12 @@ class PostgreSQLStorage:
             ).fetchall()
         return [(int(r[0]), r[1]) for r in rows]
 
+    def prune_audit(self, through: int) -> int:
+        """Delete the audit entries numbered up to ``through``; returns how many."""
+        with self._write("prune_audit", atomic=True) as conn:
+            cur = conn.execute(f"DELETE FROM {self._s}.civiccrm_audit WHERE seq <= %s", (through,))
+            return int(cur.rowcount)
+
     # ----------------------------------------------------------------------------------
     # Keys: a connection of their own, in autocommit mode, never in a transaction
 

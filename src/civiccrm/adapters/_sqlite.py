@@ -1585,6 +1585,13 @@ class SQLiteStorage:
             ).fetchall()
         return [(r[0], r[1]) for r in rows]
 
+    def prune_audit(self, through: int) -> int:
+        """Delete the audit entries numbered up to ``through``; returns how many.
+        Sequence numbers are never reused (the table is AUTOINCREMENT)."""
+        with self._write("prune_audit") as conn:
+            cur = conn.execute("DELETE FROM civiccrm_audit WHERE seq <= ?", (through,))
+            return cur.rowcount
+
     def put_key(self, key_id: str, wrapped: bytes) -> None:
         """
         Store a wrapped data key (replacing one with the same id), in the key file,

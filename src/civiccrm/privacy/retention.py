@@ -268,12 +268,12 @@ class RetentionSchedule:
                 Problem("case_types", f"applies to cases only, not to {self.record_class}")
             )
         if self.record_class is RecordClass.AUDIT:
-            if self.disposition is Disposition.ANONYMISE:
+            if self.disposition in (Disposition.ANONYMISE, Disposition.REVIEW):
                 problems.append(
                     Problem(
                         "disposition",
-                        "audit entries hold no personal data to anonymise: destroy, archive "
-                        "or review",
+                        "the audit trail is cut from its start, whole: destroy or archive "
+                        "(its entries hold no personal data to anonymise)",
                     )
                 )
             if self.trigger is not Trigger.CREATED:
@@ -480,7 +480,7 @@ def _local(moment: datetime, tz: ZoneInfo) -> datetime:
 
 
 #: Record classes a schedule may name but ``crm.retention`` does not dispose of yet.
-UNAPPLIED_CLASSES: Final = frozenset({"party", "audit"})
+UNAPPLIED_CLASSES: Final = frozenset({"party"})
 
 _SCHEDULE_KEYS: Final = (
     "code",
@@ -542,7 +542,8 @@ def parse_retention(
                 Problem(
                     "record_class",
                     f"{item['record_class']!r} schedules are not applied yet: this release "
-                    "disposes of cases and interactions (erase parties with crm.subjects.erase)",
+                    "disposes of cases, interactions and the audit trail (erase parties "
+                    "with crm.subjects.erase)",
                 )
             )
         for key in ("code", "authority", "description"):

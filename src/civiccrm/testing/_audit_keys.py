@@ -20,7 +20,8 @@ _ENTRIES = (
 
 class AuditKeyConformance:
     """
-    ``append_audit``/``read_audit`` (increasing sequence numbers, entries unchanged)
+    ``append_audit``/``read_audit`` (increasing sequence numbers, entries unchanged),
+    ``prune_audit`` (the oldest entries only, numbers never reused)
     and ``put_key``/``get_key``/``delete_key`` (bytes unchanged, replace, destroy).
 
     .. versionadded:: 0.1.0
@@ -68,6 +69,40 @@ class AuditKeyConformance:
         after = storage.read_audit()
         assert before == after[:2]
         assert after[2][1] == "c"
+
+    def test_prune_deletes_the_oldest_entries_and_never_reuses_numbers(
+        self, storage: Storage
+    ) -> None:
+        """prune_audit deletes entries up to a sequence number (returning how many);
+        the rest read as before, and later appends get higher numbers than any pruned."""
+        seqs = storage.append_audit([f"e{i}" for i in range(6)])
+        assert storage.prune_audit(seqs[2]) == 3
+        assert storage.read_audit() == list(zip(seqs[3:], ["e3", "e4", "e5"], strict=True))
+        assert storage.read_audit(after=seqs[1], limit=1) == [(seqs[3], "e3")]
+        assert storage.prune_audit(seqs[2]) == 0
+        assert storage.prune_audit(0) == 0
+        later = storage.append_audit(["f"])
+        assert later[0] > seqs[-1]
+        assert storage.prune_audit(seqs[-1]) == 3
+        assert storage.read_audit() == [(later[0], "f")]
+        assert storage.prune_audit(later[0] + 1_000_000) == 1
+        assert storage.read_audit() == []
+        assert storage.append_audit(["g"])[0] > later[0]
+
+    def test_prune_is_undone_with_its_transaction(self, storage: Storage) -> None:
+        """A prune inside a transaction that rolls back deletes nothing."""
+        seqs = storage.append_audit(["a", "b", "c"])
+
+        class Boom(Exception):
+            pass
+
+        try:
+            with storage.transaction():
+                assert storage.prune_audit(seqs[1]) == 2
+                raise Boom
+        except Boom:
+            pass
+        assert [e for _, e in storage.read_audit()] == ["a", "b", "c"]
 
     def test_put_keys_stores_many_at_once(self, storage: Storage) -> None:
         """put_keys stores (or replaces) every key given; an empty list is fine."""

@@ -124,6 +124,9 @@ class TracedStorage:
     def read_audit(self, *, after: int = 0, limit: int = 1000) -> list[tuple[int, str]]:
         return self._timed("read_audit", lambda: self.inner.read_audit(after=after, limit=limit))
 
+    def prune_audit(self, through: int) -> int:
+        return self._timed("prune_audit", lambda: self.inner.prune_audit(through))
+
     def put_key(self, key_id: str, wrapped: bytes) -> None:
         self._timed("put_key", lambda: self.inner.put_key(key_id, wrapped))
 
