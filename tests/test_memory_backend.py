@@ -507,5 +507,5 @@ def test_the_vendor_bootstrap_runs(pytester: pytest.Pytester, tmp_path: Path) ->
         """
     )
     result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider", "-rs")
-    result.assert_outcomes(passed=8, skipped=2)
+    result.assert_outcomes(passed=10, skipped=2)
     result.stdout.fnmatch_lines(["*needs capabilities.persistent*"])
