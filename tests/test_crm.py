@@ -458,6 +458,13 @@ def test_everything_the_facade_writes_is_read_back_by_the_fast_path(
             Case(case_type="001", attributes={"size": "large"}, external_ids={"old": "2"}),
         ]
     )
+    # A survey (the outbox has the acknowledgement), and inbound mail: a reply threaded
+    # to the case (a receipt) and a message that cannot be read (the quarantine).
+    crm.surveys.issue(case.id)
+    ref = crm.cases.get(case.id).reference
+    reply = f"From: ana@example.org\r\nSubject: Re: [{ref}]\r\n\r\nAny news?\r\n"
+    crm.mail.take(reply.encode(), mailbox="zoning")
+    crm.mail.take(b"\x00\x01 not mail", mailbox="zoning")
     for kind in KINDS.values():
         records = list(crm.storage.stream(Query(kind.name)))
         assert records, kind.name

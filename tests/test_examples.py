@@ -149,3 +149,35 @@ def test_worker_example(tmp_path: Path) -> None:
     assert "each case welcomed once: True" in out
     assert "fast did 3, slow lost 3" in out
     assert "still welcomed once each: True" in out
+
+
+def test_inbound_email_example() -> None:
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "inbound_email.py")],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    out = done.stdout
+    assert "poll 1: 4 seen, 3 taken (1 opened a case, 2 threaded), 1 quarantined" in out
+    assert "poll 2: 0 seen" in out
+    assert "replies on SR-2026-000042: ['Photos follow.', 'The shed is 3 m by 2 m.']" in out
+    assert "quarantined (28 bytes): no header fields: not an email message" in out
+
+
+def test_notify_example(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "notify.py"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    out = done.stdout
+    assert "sent 4, cancelled at queueing: {'cancelled': 1, 'sent': 4}" in out
+    assert "not sent to SR-2026-000103: opted_out" in out
+    assert "luis@example.org: [SR-2026-000102] Recibimos su solicitud" in out
+    assert "comment kept as 'Quick work, thanks! Call me on <PHONE>.'" in out
+    assert "case satisfaction: 5" in out
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 4

@@ -9,6 +9,7 @@ import shutil
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from civiccrm.adapters import Query, Record
 from civiccrm.cli import main
 from civiccrm.models import (
     Case,
+    CaseStatus,
     Channel,
     Citizen,
     ContactPoint,
@@ -394,6 +396,44 @@ def test_rekey_reencrypts_a_party_under_a_new_key(tmp_path: Path) -> None:
         ]
         blob = json.loads(crm.storage.get_key(f"party:{ana.id}") or b"{}")
         assert list(blob["gens"]) == ["2"]  # the old generation is destroyed
+
+
+def test_rekey_takes_in_messages_surveys_and_mail_receipts(tmp_path: Path) -> None:
+    db = tmp_path / "crm.db"
+    with _open(db) as crm:
+        ana = _ana(crm)
+        case = _case_for(crm, ana)
+        crm.cases.transition(case.id, CaseStatus.RESOLVED)
+        survey = crm.surveys.issue(case.id)
+        # From her address: a new case of hers (this database makes no references).
+        mail = EmailMessage()
+        mail["From"] = "anastasia.k@example.org"
+        mail["Subject"] = "Shed"
+        mail.set_content("Thanks")
+        mail.add_attachment(b"%PDF-1.4", maintype="application", subtype="pdf", filename="p.pdf")
+        taken = crm.mail.take(mail.as_bytes(), mailbox="zoning")
+        assert crm.cases.get(taken.case_id).requester == ana.ref  # type: ignore[arg-type]
+        messages = crm.messages.list(case=case.id).items
+        assert messages
+        kinds = {"outbox": [str(m.id) for m in messages], "survey": [str(survey.survey.id)]}
+        receipts = [r.id for r in crm.storage.stream(Query("mail_receipt"))]
+        kinds["mail_receipt"] = receipts
+
+        def sealed(kind: str, rid: str) -> object:
+            return json.loads(crm.storage.get(kind, rid).doc).get("_k")  # type: ignore[union-attr]
+
+        under_ana = {
+            (kind, rid)
+            for kind, ids in kinds.items()
+            for rid in ids
+            if sealed(kind, rid) == [f"party:{ana.id}", 1]
+        }
+        assert {kind for kind, _ in under_ana} == {"outbox", "survey", "mail_receipt"}
+        crm.citizens.rekey(ana.id)
+        for kind, rid in under_ana:
+            assert sealed(kind, rid) == [f"party:{ana.id}", 2], kind
+        assert crm.messages.get(messages[0].id).body
+        assert crm.surveys.get(survey.survey.id).case_id == case.id
 
 
 # --------------------------------------------------------------------------------------

@@ -123,7 +123,7 @@ def test_payload_reaches_the_handler(crm: CRM) -> None:
 
 def test_topics_registry(crm: CRM) -> None:
     """Built-in topics, an agency's own, replacing one, and clear errors."""
-    assert [t.name for t in crm.workers.topics()] == ["mark", "route", "sla"]
+    assert [t.name for t in crm.workers.topics()] == ["mark", "messages", "route", "sla"]
     with pytest.raises(ValidationError, match="topic 'mark' is registered already"):
         crm.workers.register("mark", mark)
     crm.workers.register("mark", mark, description="again", replace=True)
@@ -133,7 +133,7 @@ def test_topics_registry(crm: CRM) -> None:
     with pytest.raises(ValidationError, match="handler"):
         crm.workers.register("notify", "not callable")  # type: ignore[arg-type]
     with pytest.raises(
-        ValidationError, match=r"no topic 'notify' \(registered: mark, route, sla\)"
+        ValidationError, match=r"no topic 'notify' \(registered: mark, messages, route, sla\)"
     ):
         crm.workers.enqueue("notify", [])
 
@@ -298,7 +298,7 @@ def test_cli_enqueue_run_topics(tmp_path: Path) -> None:
     )
     code, out = cli("worker", "topics", "--db", url)
     assert code == 0
-    assert out.splitlines()[0].startswith("route ")
+    assert out.splitlines()[0].startswith("messages ")
     with civiccrm.open(url, profile=PROFILE) as session:
         assert all(len(routed(session, cid)) == 1 for cid in ids)
 

@@ -28,11 +28,8 @@ from civiccrm.models import (
     CaseEvent,
     CaseStatus,
     Citizen,
-    DeliveryStatus,
-    Direction,
     EventKind,
     EventValue,
-    Interaction,
     Organization,
     PartyType,
     Rotation,
@@ -42,6 +39,7 @@ from civiccrm.routing.geo import cells_near, distance_m
 from civiccrm.routing.rules import RoutingDecision, RoutingFacts
 
 if TYPE_CHECKING:
+    from civiccrm.comms._outbound import PlannedMessage
     from civiccrm.crm import CRM
 
 __all__ = [
@@ -576,12 +574,16 @@ class AutomationService:
     def __init__(self, crm: CRM) -> None:
         self._crm = crm
 
-    def acknowledge(self, case: Case, now: datetime) -> tuple[list[Change], Interaction | None]:
+    def acknowledge(self, case: Case, now: datetime) -> tuple[list[Change], PlannedMessage | None]:
         """
         The acknowledgement of a new case, if the profile asks for one on its channel
-        and it has a requester: an outbound interaction (queued for the
-        communications channel to send) and an ``acknowledged`` event. It is not a
-        first response: the SLA clock does not count it.
+        and it has a requester: the ``opened`` message, rendered from the profile's
+        templates in the requester's language (see :mod:`civiccrm.comms`), and an
+        ``acknowledged`` event. The caller stores the message (its outbound Interaction,
+        queued, and its outbox row) in the opening transaction; it is sent after the
+        commit. A message the requester may not be sent (an opt-out, no address) is
+        stored as cancelled with the reason. It is not a first response: the SLA clock
+        does not count it.
         """
         crm = self._crm
         if (
@@ -589,27 +591,17 @@ class AutomationService:
             or case.channel not in crm.profile.automations.acknowledge_channels
         ):
             return [], None
-        ref = case.reference or str(case.id)
-        name = crm.profile.case_type(case.case_type).name
-        message = Interaction(
-            id=crm._new_id(now),
-            channel=case.channel,
-            direction=Direction.OUTBOUND,
-            occurred_at=now,
-            party=case.requester,
-            case_id=case.id,
-            subject=f"We received your request {ref}",
-            body=(
-                f"Thank you for your request ({name}). Its reference is {ref}; "
-                "quote it if you contact us about it. We will let you know how it goes."
-            ),
-            delivery_status=DeliveryStatus.QUEUED,
-        )
+        planned = crm.messages._plan(case, "opened", now, key=f"opened:{case.id}")
+        if planned is None:
+            return [], None
         data: dict[str, EventValue] = {
-            "interaction": str(message.id),
-            "channel": case.channel.value,
+            "interaction": str(planned.interaction.id),
+            "channel": planned.interaction.channel.value,
+            "message": str(planned.message.id),
         }
-        return [(EventKind.ACKNOWLEDGED, {"data": data})], message
+        # Whether it may be sent, and why not, stays in the outbox (event data is in
+        # clear, and an opt-out is the requester's business).
+        return [(EventKind.ACKNOWLEDGED, {"data": data})], planned
 
     def run(self, *, now: datetime | None = None, batch: int = 500) -> AutomationReport:
         """

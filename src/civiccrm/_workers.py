@@ -268,6 +268,16 @@ def _sla_due(crm: CRM, at: datetime) -> Iterable[str]:
     return (r.id for r in crm.storage.stream(query))
 
 
+def _messages_handler(crm: CRM, task: WorkTask) -> None:
+    """Send an outbox message (its key is the message's id) after the batch commits."""
+    crm._may("interaction")
+    crm.messages._worker_task(task.case_id)
+
+
+def _messages_due(crm: CRM, at: datetime) -> Iterable[str]:
+    return (str(i) for i in crm.messages.due(now=at))
+
+
 def _builtin_topics() -> dict[str, WorkerTopic]:
     return {
         "route": WorkerTopic(
@@ -282,6 +292,14 @@ def _builtin_topics() -> dict[str, WorkerTopic]:
             _sla_handler,
             "record SLA warnings, breaches and escalations that are due",
             due=_sla_due,
+        ),
+        # Communications (issue 10): the keys are outbox message ids, not case ids; the
+        # channel comes from crm.messages.use(...) or $CIVICCRM_MESSAGE_CHANNEL.
+        "messages": WorkerTopic(
+            "messages",
+            _messages_handler,
+            "send outbox messages that are due (after the batch commits)",
+            due=_messages_due,
         ),
     }
 

@@ -86,12 +86,15 @@ from civiccrm.models import (
     EventValue,
     Interaction,
     Location,
+    MailReceipt,
     Organization,
+    OutboxMessage,
     Party,
     PartyRef,
     PartyType,
     Priority,
     Queue,
+    Survey,
     format_utc,
     make_converter,
     new_id,
@@ -964,7 +967,8 @@ class PartyService(Generic[P]):
         """
         Re-encrypt a party's personal data under a new data key (a new generation), and
         destroy the old key: its own record, the cases it requested with their events,
-        and its interactions. Use it when a key may have leaked. Returns how many
+        messages, surveys and mail receipts, and its interactions, messages and mail
+        receipts. Use it when a key may have leaked. Returns how many
         records were re-encrypted. Safe to run again if it stops half-way (records
         still under the old generation are found and done; the old key is destroyed
         only at the end).
@@ -990,8 +994,15 @@ class PartyService(Generic[P]):
             batches.append((KINDS[CaseEvent], events))
             talks = list(crm.storage.stream(Query("interaction", (Filter("case_id", "eq", c.id),))))
             batches.append((KINDS[Interaction], talks))
+            # Messages, surveys and mail receipts about the case (under its key).
+            for cls in (OutboxMessage, Survey, MailReceipt):
+                about = Query(KINDS[cls].name, (Filter("case_id", "eq", c.id),))
+                batches.append((KINDS[cls], list(crm.storage.stream(about))))
         talks = list(crm.storage.stream(Query("interaction", (Filter("party_id", "eq", pid),))))
         batches.append((KINDS[Interaction], talks))
+        for cls in (OutboxMessage, MailReceipt):
+            mine = Query(KINDS[cls].name, (Filter("party_id", "eq", pid),))
+            batches.append((KINDS[cls], list(crm.storage.stream(mine))))
         seen: set[tuple[str, str]] = set()
         for k, records in batches:
             for r in records:
@@ -1361,7 +1372,9 @@ class CaseService:
             for event in events:
                 crm._write(event, key=key)
             if message is not None:
-                crm._write(message, key=key)
+                # Communications (issue 10): the acknowledgement's Interaction and its
+                # outbox row, in this transaction; sent after the commit.
+                crm.messages._store(message)
         crm._after_commit(lambda: crm.plugins.hook.civiccrm_case_opened(crm=crm, case=case))
         if outcome is not None:
             crm.routing._tell(attrs.evolve(outcome, case=case))
@@ -1392,6 +1405,10 @@ class CaseService:
             updated = crm._write(updated)
             key = crm._case_key(updated)
             stored = [crm._write(e, key=key) for e in new]
+            # Communications (issue 10): what these events tell the requester, queued in
+            # the outbox in this transaction (sent after the commit). The events as
+            # made, not as the actor's role is shown them (a public note in full).
+            crm.messages._on_change(updated, new)
         for event in stored:
             crm._after_commit(
                 functools.partial(

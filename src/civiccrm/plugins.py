@@ -31,10 +31,14 @@ def make_plugin_manager(
     .. versionadded:: 0.1.0
     """
     from civiccrm.adapters import _builtin
+    from civiccrm.comms import _builtin as _channels
+    from civiccrm.comms import _mailboxes
 
     pm = pluggy.PluginManager("civiccrm")
     pm.add_hookspecs(hookspecs)
     pm.register(_builtin, name="civiccrm.builtin")
+    pm.register(_channels, name="civiccrm.builtin.channels")
+    pm.register(_mailboxes, name="civiccrm.builtin.mailboxes")
     try:
         if load_entry_points:
             pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)

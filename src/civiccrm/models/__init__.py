@@ -36,7 +36,7 @@ from civiccrm.models._convert import (
 from civiccrm.models._event import CaseEvent, EventKind, EventValue
 from civiccrm.models._ids import id_time, new_id
 from civiccrm.models._interaction import DeliveryStatus, Direction, Interaction
-from civiccrm.models._mail import MailReceipt, QuarantinedMail
+from civiccrm.models._mail import MailAttachment, MailOutcome, MailReceipt, QuarantinedMail
 from civiccrm.models._party import (
     Citizen,
     Consent,
@@ -93,6 +93,8 @@ __all__ = [
     "EventValue",
     "Interaction",
     "LegalHold",
+    "MailAttachment",
+    "MailOutcome",
     "MailReceipt",
     "MessageStatus",
     "OutboxMessage",
@@ -146,10 +148,15 @@ MODEL_CLASSES = (
     Interaction,
     LegalHold,
     Location,
+    MailAttachment,
+    MailReceipt,
     Organization,
+    OutboxMessage,
     PartyRef,
     PostalAddress,
+    QuarantinedMail,
     Queue,
     RetentionRun,
     Rotation,
+    Survey,
 )

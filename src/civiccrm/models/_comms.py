@@ -74,6 +74,8 @@ class OutboxMessage:
     recipient: str = attrs.field(default="", metadata=DIRECT)
     party: PartyRef | None = None
     case_id: uuid.UUID | None = None
+    #: The case's reference (``SR-2026-000123``), else its id; also in the subject.
+    reference: str | None = None
     #: The event it reports (``opened``, ``resolved``, ``update`` ...), if templated.
     event: str | None = None
     #: The template it was rendered from (its place in the profile), and in which
