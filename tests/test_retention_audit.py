@@ -257,6 +257,12 @@ def test_a_crash_between_the_base_and_the_deletion_is_caught_up(
         assert crm.storage.read_audit(limit=1)[0][0] > base.seq
         assert verify_log(crm.storage, crm.keys).ok
         assert run.status == "done"
+        # The entries deleted after the crash are accounted for: counted and marked.
+        assert run.disposed == base.pruned > 0
+        marks = crm.retention.disposals("crash")
+        assert [m.record_id for m in marks] == [f"0-{base.head.n}"]
+        certificate = crm.retention.certificate("crash")
+        assert certificate["schedules"][0]["counts"] == {"destroy": base.pruned}
 
 
 def test_a_removed_or_altered_base_is_caught(crm: CRM, clock: FixedClock) -> None:

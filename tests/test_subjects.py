@@ -10,6 +10,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ import pytest
 import civiccrm
 from civiccrm import CRM, FixedClock, ValidationError
 from civiccrm._dsr import Ground
+from civiccrm._records import KINDS
+from civiccrm.adapters import Filter, Query
 from civiccrm.crm import Actor
 from civiccrm.errors import AccessDeniedError, NotFoundError
 from civiccrm.models import (
@@ -31,7 +34,10 @@ from civiccrm.models import (
     Direction,
     Interaction,
     Location,
+    MailReceipt,
+    OutboxMessage,
     PostalAddress,
+    Survey,
     personal_data_fields,
 )
 from civiccrm.privacy.audit import parse_entry
@@ -161,10 +167,43 @@ def test_access_holds_everything_of_theirs_and_nothing_of_anyone_else(
             body="Bob-on-Ana's-case",
         )
     )
+    # Resolved cases issue surveys with their messages; Ana replies by email to one
+    # (threaded by our Message-ID), with an attachment whose name is hers.
+    for case in ana_cases[:3] + bob_cases[:1]:
+        crm.cases.transition(case.id, CaseStatus.RESOLVED)
+    sent = [
+        crm._from_record(KINDS[OutboxMessage], r)
+        for r in crm.storage.stream(
+            Query("outbox", (Filter("case_id", "eq", str(ana_cases[0].id)),))
+        )
+    ]
+    reply = EmailMessage()
+    reply["From"] = "ana@example.org"
+    reply["Subject"] = "Re: your request"
+    reply["In-Reply-To"] = next(m.message_id for m in sent if m.message_id)
+    reply.set_content("Reply-Ana-by-email")
+    reply.add_attachment(b"x", maintype="image", subtype="jpeg", filename="Photo-Ana.jpg")
+    assert crm.mail.take(reply.as_bytes(), mailbox="zoning").case_id == ana_cases[0].id
     export = crm.subjects.access(ana, tmp_path / "sar", request="DSR-2026-0042")
     data = json.loads(export.json_path.read_text(encoding="utf-8"))
     held = set(_leaves(data))
     expected: set[str] = _personal_values(crm, crm.citizens.get(ana.id))
+    ana_ids = {str(c.id) for c in ana_cases}
+    bob_ids = {str(c.id) for c in bob_cases}
+    found: dict[str, int] = {}
+    bobs: set[str] = set()
+    for cls in (OutboxMessage, Survey, MailReceipt):
+        for r in crm.storage.stream(Query(KINDS[cls].name)):
+            obj = crm._from_record(KINDS[cls], r)
+            if r.columns.get("case_id") in ana_ids or r.columns.get("party_id") == str(ana.id):
+                expected |= _personal_values(crm, obj)
+                found[KINDS[cls].name] = found.get(KINDS[cls].name, 0) + 1
+            elif r.columns.get("case_id") in bob_ids:
+                bobs |= _personal_values(crm, obj)
+    assert set(found) == {"outbox", "survey", "mail_receipt"}
+    assert export.counts["messages"] == found["outbox"]
+    assert export.counts["surveys"] == found["survey"] == 3
+    assert "Photo-Ana.jpg" in held
     for case in ana_cases:
         expected |= _personal_values(crm, crm.cases.get(case.id))
         for event in crm.cases.events(case.id):
@@ -180,12 +219,20 @@ def test_access_holds_everything_of_theirs_and_nothing_of_anyone_else(
         for event in crm.cases.events(case.id):
             others |= _personal_values(crm, event)
     others.add("Bob-on-Ana's-case")
+    others |= bobs
     distinctive = {v for v in others if len(v) >= 6 and v not in ("True", "False")}
     text = export.json_path.read_text(encoding="utf-8") + export.html_path.read_text("utf-8")
     assert [v for v in distinctive if v in text] == []
     assert export.counts["cases"] == 50
-    # Each call, and each note (an internal interaction on the case, no other party).
-    assert export.counts["interactions"] == 100
+    # Each call, each message sent to her (acknowledgements, resolutions) and her email.
+    logged = sum(
+        1
+        for r in crm.storage.stream(Query("outbox"))
+        if r.columns.get("party_id") == str(ana.id)
+        and crm._from_record(KINDS[OutboxMessage], r).interaction_id is not None
+    )
+    assert logged >= 3
+    assert export.counts["interactions"] == 50 + logged + 1
     assert data["request"] == "DSR-2026-0042"
     assert {p["action"] for p in data["processing"]} >= {"create", "update"}
     html = export.html_path.read_text(encoding="utf-8")

@@ -47,8 +47,11 @@ from civiccrm.models import (
     CaseEvent,
     Citizen,
     Interaction,
+    MailReceipt,
     Organization,
+    OutboxMessage,
     Party,
+    Survey,
     format_utc,
 )
 from civiccrm.privacy.audit import parse_entry
@@ -111,6 +114,9 @@ _SECTIONS: Final = (
     ("cases", "Your requests"),
     ("case_events", "What happened on your requests"),
     ("interactions", "Contacts with you"),
+    ("messages", "Messages we sent you"),
+    ("surveys", "Your satisfaction surveys"),
+    ("mail_receipts", "Emails we received from you"),
     ("processing", "Who processed your data"),
 )
 
@@ -155,7 +161,25 @@ class SubjectService:
         for r in storage.stream(Query("interaction", (Filter("party_id", "eq", pid),))):
             mine.setdefault(r.id, crm._from_record(KINDS[Interaction], r))
         interactions = sorted(mine.values(), key=lambda i: (i.occurred_at, str(i.id)))
+        # Messages to them or about their cases, surveys of their cases, receipts of
+        # the emails they sent.
+        extra: dict[str, dict[str, Any]] = {"messages": {}, "surveys": {}, "mail_receipts": {}}
+        for name, cls, by_party in (
+            ("messages", OutboxMessage, True),
+            ("surveys", Survey, False),
+            ("mail_receipts", MailReceipt, True),
+        ):
+            kind = KINDS[cls]
+            wheres = [(Filter("case_id", "eq", cid),) for cid in case_ids]
+            if by_party:
+                wheres.append((Filter("party_id", "eq", pid),))
+            for where in wheres:
+                for r in storage.stream(Query(kind.name, where)):
+                    if r.id not in extra[name]:
+                        extra[name][r.id] = conv.unstructure(crm._from_record(kind, r), cls)
         ids = {pid, *case_ids, *(str(e.id) for e in events), *mine}
+        for found in extra.values():
+            ids.update(found)
         processing = []
         for _, text in _audit_entries(crm):
             _, entry, _, _ = parse_entry(text)
@@ -174,6 +198,12 @@ class SubjectService:
         crm._audit_read(_kind(subject), [pid])
         crm._audit_read("case", case_ids)
         crm._audit_read("interaction", list(mine))
+        for name, found in extra.items():
+            if found:
+                crm._audit_read(
+                    {"messages": "outbox", "surveys": "survey"}.get(name, "mail_receipt"),
+                    list(found),
+                )
         return {
             "party_id": pid,
             "generated_at": format_utc(crm._now()),
@@ -181,6 +211,7 @@ class SubjectService:
             "cases": [conv.unstructure(c, Case) for c in cases],
             "case_events": [conv.unstructure(e, CaseEvent) for e in events],
             "interactions": [conv.unstructure(i, Interaction) for i in interactions],
+            **{name: [found[k] for k in sorted(found)] for name, found in extra.items()},
             "processing": processing,
         }
 

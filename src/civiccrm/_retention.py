@@ -46,7 +46,10 @@ from civiccrm.models import (
     Interaction,
     LegalHold,
     Location,
+    MailReceipt,
+    OutboxMessage,
     RetentionRun,
+    Survey,
     format_utc,
     personal_data_fields,
 )
@@ -710,7 +713,13 @@ class RetentionService:
         with their mark, the run's counts and an audit entry, atomically."""
         crm = self._crm
         with crm.transaction():
-            audit_left_behind(crm.storage, crm.keys.system_key)
+            # Entries a crash left behind the base of an earlier cut: deleted now, and
+            # accounted for in this run.
+            behind = audit_left_behind(crm.storage, crm.keys.system_key)
+            if behind is not None:
+                count, first_n, last_n, digest = behind
+                run = self._audit_mark(run, schedule, count, first_n, last_n, digest)
+        with crm.transaction():
             cut = self._audit_scan(schedule, run.as_of)
             if cut.seq is None:
                 return run
@@ -719,41 +728,56 @@ class RetentionService:
                 assert folder is not None
                 archive = folder / audit_archive_name(run.id, cut)
             digest = audit_prune(crm.storage, crm.keys.system_key, cut, archive=archive)
-            span = f"{cut.first_n}-{cut.last_n}"
-            done_as = schedule.disposition.value
-            mark = Disposal(
-                id=f"audit:{span}",
-                record_class="audit",
-                record_id=span,
-                schedule=schedule.code,
-                disposition=done_as,
-                run=run.id,
-                at=crm._now(),
-            )
-            existing = crm.storage.get("disposal", mark.id)
-            self._put(attrs.evolve(mark, version=existing.version if existing else 0))
-            counts: dict[str, dict[str, int]] = json.loads(run.counts)
-            per = counts.setdefault(schedule.code, {})
-            per[done_as] = per.get(done_as, 0) + cut.due
-            crm._audit_write(
-                "dispose",
-                "audit",
-                [mark.id],
-                detail={
-                    "schedule": schedule.code,
-                    "disposition": done_as,
-                    "run": run.id,
-                    "entries": cut.due,
-                    "sha256": digest,
-                },
-            )
-            updated = attrs.evolve(
-                run,
-                counts=json.dumps(counts, sort_keys=True, separators=(",", ":")),
-                disposed=run.disposed + cut.due,
-                batches=run.batches + 1,
-            )
-            self._put(updated)
+            assert cut.first_n is not None
+            assert cut.last_n is not None
+            return self._audit_mark(run, schedule, cut.due, cut.first_n, cut.last_n, digest)
+
+    def _audit_mark(
+        self,
+        run: RetentionRun,
+        schedule: RetentionSchedule,
+        count: int,
+        first_n: int,
+        last_n: int,
+        digest: str,
+    ) -> RetentionRun:
+        """The mark, counts and audit entry of audit entries pruned (in a transaction)."""
+        crm = self._crm
+        span = f"{first_n}-{last_n}"
+        done_as = schedule.disposition.value
+        mark = Disposal(
+            id=f"audit:{span}",
+            record_class="audit",
+            record_id=span,
+            schedule=schedule.code,
+            disposition=done_as,
+            run=run.id,
+            at=crm._now(),
+        )
+        existing = crm.storage.get("disposal", mark.id)
+        self._put(attrs.evolve(mark, version=existing.version if existing else 0))
+        counts: dict[str, dict[str, int]] = json.loads(run.counts)
+        per = counts.setdefault(schedule.code, {})
+        per[done_as] = per.get(done_as, 0) + count
+        crm._audit_write(
+            "dispose",
+            "audit",
+            [mark.id],
+            detail={
+                "schedule": schedule.code,
+                "disposition": done_as,
+                "run": run.id,
+                "entries": count,
+                "sha256": digest,
+            },
+        )
+        updated = attrs.evolve(
+            run,
+            counts=json.dumps(counts, sort_keys=True, separators=(",", ":")),
+            disposed=run.disposed + count,
+            batches=run.batches + 1,
+        )
+        self._put(updated)
         return attrs.evolve(updated, version=run.version + 1)
 
     def _recheck(
@@ -792,10 +816,11 @@ class RetentionService:
         """Delete a case with its events and interactions; whether it was anonymous (its
         own key is then shredded)."""
         storage = self._crm.storage
-        for kind in ("case_event", "interaction"):
+        for kind in ("case_event", "interaction", "outbox", "survey"):
             query = Query(kind, (Filter("case_id", "eq", case_id),), columns=("case_id",))
             for r in list(storage.stream(query)):
                 storage.delete(kind, r.id, expected_version=r.version)
+        self._strip_mail_receipts(case_id)
         record = storage.get("case", case_id)
         if record is None:
             return False
@@ -851,6 +876,37 @@ class RetentionService:
             crm.storage.stream(Query("interaction", (Filter("case_id", "eq", case_id),)))
         ):
             self._anonymise_interaction(r.id, r)
+        # Its messages keep their state (for counts), not their text or address; its
+        # surveys keep their score, not the comment; its mail receipts, not the
+        # attachments' names.
+        about = (Filter("case_id", "eq", case_id),)
+        for r in list(crm.storage.stream(Query("outbox", about))):
+            message = crm._from_record(KINDS[OutboxMessage], r)
+            self._put_plain(
+                attrs.evolve(
+                    message, recipient="", subject=None, body="", message_id=None, party=None
+                ),
+                r,
+            )
+        for r in list(crm.storage.stream(Query("survey", about))):
+            survey = crm._from_record(KINDS[Survey], r)
+            self._put_plain(attrs.evolve(survey, comment=None, party=None), r)
+        self._strip_mail_receipts(case_id)
+
+    def _strip_mail_receipts(self, case_id: str) -> None:
+        """A case's mail receipts without their attachments' metadata or party: a
+        receipt stays, so that the same message polled again is not taken again."""
+        crm = self._crm
+        query = Query("mail_receipt", (Filter("case_id", "eq", case_id),))
+        for r in list(crm.storage.stream(query)):
+            receipt = crm._from_record(KINDS[MailReceipt], r)
+            self._put_plain(attrs.evolve(receipt, attachments=(), party_id=None), r)
+
+    def _put_plain(self, obj: OutboxMessage | Survey | MailReceipt, record: Record) -> None:
+        """Store ``obj``, which holds no personal data any more, unsealed."""
+        crm = self._crm
+        plain = KINDS[type(obj)].to_record(obj, crm.converter)
+        crm.storage.put(plain, expected_version=record.version)
 
     def _anonymise_interaction(self, interaction_id: str, record: Record | None = None) -> None:
         crm = self._crm
@@ -895,6 +951,14 @@ class RetentionService:
                             )
                             for r in events
                         ]
+                        for name, cls in (("messages", OutboxMessage), ("surveys", Survey)):
+                            rows = storage.stream(
+                                Query(KINDS[cls].name, (Filter("case_id", "eq", rid),))
+                            )
+                            head[name] = [
+                                crm.converter.unstructure(crm._from_record(KINDS[cls], r), cls)
+                                for r in rows
+                            ]
                         items = storage.stream(
                             Query("interaction", (Filter("case_id", "eq", rid),))
                         )

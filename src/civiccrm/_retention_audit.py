@@ -212,17 +212,31 @@ def prune(
     return digest.hexdigest()
 
 
-def left_behind(storage: Storage, system_key: Callable[[str], bytes]) -> int:
+def left_behind(
+    storage: Storage, system_key: Callable[[str], bytes]
+) -> tuple[int, int, int, str] | None:
     """
-    Delete the entries a crash left behind the base (pruned, verified and archived
-    already, but not deleted); returns how many. Call inside a transaction.
+    Delete the entries a crash left behind the base (verified, and archived when the
+    schedule archives, but not deleted): their count, the chain positions of the first
+    and last, and the SHA-256 of their texts; None if there were none. Call inside a
+    transaction, and account for them in the run.
     """
     key = _audit_key(storage, system_key)
     prune_audit = getattr(storage, "prune_audit", None)
     if key is None or prune_audit is None:
-        return 0
+        return None
     base = read_base(storage, key)
     first = storage.read_audit(after=0, limit=1)
     if base is None or not first or first[0][0] > base.seq:
-        return 0
-    return int(prune_audit(base.seq))
+        return None
+    digest = hashlib.sha256()
+    first_n: int | None = None
+    for seq, text in _entries(storage):
+        if seq > base.seq:
+            break
+        if first_n is None:
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                first_n = int(orjson.loads(text)["n"])
+        digest.update(text.encode("utf-8") + b"\n")
+    count = int(prune_audit(base.seq))
+    return count, first_n if first_n is not None else base.head.n, base.head.n, digest.hexdigest()
