@@ -317,7 +317,12 @@ def test_public_notes_and_status_changes_are_data_driven(crm: CRM) -> None:
     assert "sick" not in update.body
     assert "fue resuelta el 2026-03-10.\nBache reparado." in resolved.body
     assert resolved.survey_id is not None
-    assert re.search(r"https://springfield\.example\.gov/311/survey\?t=[\w-]{32}\n$", resolved.body)
+    # Stored with a placeholder; the token is put in only when it is handed over.
+    assert resolved.body.endswith("https://springfield.example.gov/311/survey?t=[survey token]\n")
+    channel = CapturingChannel()
+    crm.messages.dispatch(channel)
+    (sent,) = [m for m in channel.sent if m.id == resolved.id]
+    assert re.search(r"https://springfield\.example\.gov/311/survey\?t=[\w-]{32}\n$", sent.body)
     (note,) = [e for e in crm.cases.events(case) if e.data.get("public")]
     assert note.kind is EventKind.NOTE_ADDED
 
@@ -458,6 +463,57 @@ def test_a_send_that_outlasts_its_lease_is_taken_over_and_not_marked_twice(
     assert (message.status, message.attempts) == (MessageStatus.SENT, 2)
 
 
+def test_each_claim_is_leased_from_its_own_time_not_the_runs_start(
+    crm: CRM, clock: FixedClock
+) -> None:
+    """
+    A long run: each send takes 90 s, far inside the 5-minute lease, but eight of them
+    take 12 minutes. A message claimed late in the run still has its whole lease, so a
+    second dispatcher that starts meanwhile leaves it alone: every message goes once.
+    """
+    ana = _citizen(crm)
+    for n in range(8):
+        _pothole(crm, ana, f"SR-{n}")
+    second = CapturingChannel()
+    meanwhile: list[Any] = []
+
+    def slow(message: OutgoingMessage) -> ChannelError | None:
+        clock.advance(seconds=90)
+        if message.case_reference == "SR-4":  # claimed 6 minutes into the run
+            meanwhile.append(crm.messages.dispatch(second))
+        return None
+
+    first = CapturingChannel(fail=slow)
+    report = crm.messages.dispatch(first, lease=timedelta(minutes=5))
+    delivered = [m.message_id for m in [*first.sent, *second.sent]]
+    assert len(delivered) == len(set(delivered)) == 8
+    assert meanwhile == [civiccrm.comms.DispatchReport(sent=3)]
+    assert report == civiccrm.comms.DispatchReport(sent=5, skipped=3)
+    # Claims and marks carry the time they happened, not the run's start.
+    by_ref = {m.reference: m for m in _outbox(crm)}
+    assert [(by_ref[f"SR-{n}"].attempted_at, by_ref[f"SR-{n}"].sent_at) for n in range(5)] == [
+        (T0 + timedelta(seconds=90 * n), T0 + timedelta(seconds=90 * (n + 1))) for n in range(5)
+    ]
+
+
+def test_the_backoff_runs_from_the_failure_not_the_runs_start(crm: CRM, clock: FixedClock) -> None:
+    """A failure late in a run is tried again a full backoff after it failed."""
+    ana = _citizen(crm)
+    _pothole(crm, ana, "SR-1")
+    _pothole(crm, ana, "SR-2")
+
+    def slow_then_busy(message: OutgoingMessage) -> ChannelError | None:
+        clock.advance(minutes=2)
+        return ChannelError("smtp_451") if message.case_reference == "SR-2" else None
+
+    assert crm.messages.dispatch(CapturingChannel(fail=slow_then_busy)).retrying == 1
+    (late,) = [m for m in _outbox(crm) if m.reference == "SR-2"]
+    assert (late.attempted_at, late.next_attempt_at) == (
+        T0 + timedelta(minutes=2),
+        T0 + timedelta(minutes=4, seconds=60),
+    )
+
+
 def test_each_channel_takes_the_media_it_carries(crm: CRM) -> None:
     _pothole(crm, _citizen(crm), "SR-1")
     texter = _citizen(
@@ -570,6 +626,77 @@ def test_notify_and_queue_by_hand(crm: CRM) -> None:
         crm.messages.queue(ana, body=" ")
     with pytest.raises(ValidationError, match="'fax' is not email or sms"):
         crm.messages.queue(ana, body="x", channel="fax")
+
+
+class _Logged:
+    """Keeps the interactions the ``civiccrm_interaction_logged`` hook is told of."""
+
+    def __init__(self) -> None:
+        self.seen: list[uuid.UUID] = []
+
+    @hookimpl
+    def civiccrm_interaction_logged(self, crm: CRM, interaction: Any) -> None:
+        self.seen.append(interaction.id)
+
+
+def test_a_reply_queued_on_a_case_is_logged_as_its_first_response(
+    crm: CRM, clock: FixedClock
+) -> None:
+    """An agent's reply through the outbox does what logging it would: the case's first
+    response (its SLA clock met), an ``interaction_logged`` event, the observers told."""
+    logged = _Logged()
+    crm.plugins.register(logged)
+    ana = _citizen(crm)
+    case = _pothole(crm, ana)
+    clock.advance(minutes=30)
+    reply = crm.messages.queue(ana, subject="About your pothole", body="Thursday.", case=case.id)
+    answered = crm.cases.get(case.id)
+    assert answered.first_response_at == T0 + timedelta(minutes=30)
+    sla = crm.sla.clock(answered)
+    assert sla is not None
+    first = sla.target("first_response")
+    assert first is not None
+    assert first.met_at == T0 + timedelta(minutes=30)
+    (event,) = [e for e in crm.cases.events(case) if e.kind is EventKind.INTERACTION_LOGGED]
+    assert event.data == {
+        "interaction_id": str(reply.interaction_id),
+        "channel": "email",
+        "direction": "outbound",
+    }
+    assert logged.seen == [reply.interaction_id]
+    # A later reply is no first response; one about no case touches no case.
+    clock.advance(minutes=30)
+    crm.messages.queue(ana, subject="Again", body="Friday, in fact.", case=case.id)
+    crm.messages.queue(ana, subject="Hello", body="Nothing about a case.")
+    assert crm.cases.get(case.id).first_response_at == T0 + timedelta(minutes=30)
+    assert len(logged.seen) == 3
+    # The acknowledgement, sent by itself, was none (as in the test above).
+    other = _pothole(crm, ana, "SR-2")
+    assert crm.cases.get(other.id).first_response_at is None
+
+
+def test_a_public_note_is_logged_as_a_response_in_one_write_of_the_case(
+    crm: CRM, clock: FixedClock
+) -> None:
+    """The update a public note sends is a response too: the note, its message's
+    ``interaction_logged`` event and the first response go in one version of the case,
+    which ``public_note`` returns (a later change made with it is no conflict)."""
+    logged = _Logged()
+    crm.plugins.register(logged)
+    case = _pothole(crm, _citizen(crm))
+    clock.advance(minutes=10)
+    noted = crm.messages.public_note(case, "A crew is booked for Tuesday.")
+    assert noted == crm.cases.get(case.id)
+    assert noted.first_response_at == T0 + timedelta(minutes=10)
+    (update,) = [m for m in _outbox(crm, case) if m.event == "update"]
+    kinds = [(e.kind, e.data.get("interaction_id")) for e in crm.cases.events(case)][-2:]
+    assert kinds == [
+        (EventKind.NOTE_ADDED, None),
+        (EventKind.INTERACTION_LOGGED, str(update.interaction_id)),
+    ]
+    assert logged.seen == [update.interaction_id]
+    moved = crm.cases.transition(noted, CaseStatus.IN_PROGRESS)
+    assert moved.first_response_at == T0 + timedelta(minutes=10)
 
 
 def test_roles(tmp_path: Path, clock: FixedClock) -> None:

@@ -12,6 +12,7 @@ import email
 import email.policy
 import ipaddress
 import logging
+import re
 import signal
 import socket
 import ssl
@@ -53,6 +54,20 @@ class Mailbox:
         self.unknown: set[str] = set()
         #: How many DATA commands to answer 451 (try later) before accepting.
         self.busy = 0
+        #: Recipients whose DATA is answered 421 (the server closes the connection).
+        self.closing: set[str] = set()
+        #: How many MAIL FROM commands to answer 452 (try later) before accepting.
+        self.sender_busy = 0
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, mail_options: Any
+    ) -> str:
+        if self.sender_busy:
+            self.sender_busy -= 1
+            return "452 4.3.1 Insufficient system storage"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
@@ -63,6 +78,8 @@ class Mailbox:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.closing & set(envelope.rcpt_tos):
+            return "421 4.7.0 Temporary server error, try again later"
         if self.busy:
             self.busy -= 1
             return "451 4.3.0 Try again later"
@@ -143,13 +160,22 @@ def test_every_message_arrives_once(
     assert sorted(server.message_ids()) == sorted(m.message_id for m in stored)
     assert len(set(server.message_ids())) == 4
     by_id = {str(m["Message-ID"]): m for m in server.received}
+    tokens = []
     for message in stored:
         got = by_id[message.message_id]
         assert got["Subject"] == message.subject
         assert got["To"] == message.recipient
         assert got["From"] == "City of Springfield 311 <311@springfield.example.gov>"
         assert got["Subject"].startswith(f"[{message.reference}] ")
-        assert got.get_content().replace("\r\n", "\n") == message.body
+        text = got.get_content().replace("\r\n", "\n")
+        if message.survey_id is not None:
+            # Stored with a placeholder; the emailed text carries the survey token.
+            found = re.search(r"survey\?t=([\w-]{32})\n", text)
+            assert found is not None
+            tokens.append(found.group(1))
+            assert text == message.body.replace("[survey token]", found.group(1))
+        else:
+            assert text == message.body
         # The case id, for threading replies; no personal data.
         assert message.message_id.startswith(f"<c.{message.case_id.hex}.")
     assert {e[0] for e in server.envelopes} == {"311@springfield.example.gov"}
@@ -159,6 +185,9 @@ def test_every_message_arrives_once(
         "ana@example.org",
         "luis@example.org",
     ]
+    (token,) = tokens
+    with _open(db, clock) as crm:
+        assert crm.surveys.check(token).case_id == first.id
 
 
 CHILD = textwrap.dedent(
@@ -319,6 +348,60 @@ def test_refusals_fail_or_retry(
         clock.advance(minutes=1)
         assert crm.messages.dispatch(spec).sent == 1
     assert [m["To"] for m in server.received] == ["ana@example.org"]
+
+
+def test_a_421_to_one_message_delays_that_message_alone(
+    mailbox: tuple[Mailbox, str], tmp_path: Path, clock: FixedClock
+) -> None:
+    """
+    A server that answers one message's DATA with 421 refuses that message, not the
+    channel: the others go in the same run, and the refused one is tried again after
+    its backoff, each try counted, until it fails after the last attempt.
+    """
+    server, spec = mailbox
+    server.closing.add("bad@example.org")
+    with _open(tmp_path / "421.db", clock) as crm:
+        # First in line, so that a run stopped by it would send nothing.
+        _open_case(crm, _citizen(crm, "Bo", "bad@example.org"), "SR-1")
+        _open_case(crm, _citizen(crm, "Ana", "ana@example.org"), "SR-2")
+        _open_case(crm, _citizen(crm, "Luis", "luis@example.org"), "SR-3")
+        report = crm.messages.dispatch(spec)
+        assert (report.sent, report.retrying, report.stopped) == (2, 1, None)
+        for attempt in range(2, 9):
+            (bad,) = crm.messages.list(status="pending").items
+            assert (bad.reference, bad.attempts, bad.error) == ("SR-1", attempt - 1, "smtp_421")
+            assert bad.next_attempt_at is not None
+            assert bad.next_attempt_at > clock.now()  # after a backoff
+            clock.set(bad.next_attempt_at)
+            report = crm.messages.dispatch(spec)
+            assert report.stopped is None
+        assert (report.failed, report.retrying) == (1, 0)
+        states = {m.reference: (m.status, m.attempts, m.error) for m in crm.messages.list().items}
+        assert states == {
+            "SR-1": (MessageStatus.FAILED, 8, "smtp_421"),
+            "SR-2": (MessageStatus.SENT, 1, None),
+            "SR-3": (MessageStatus.SENT, 1, None),
+        }
+    assert sorted(m["To"] for m in server.received) == ["ana@example.org", "luis@example.org"]
+
+
+def test_a_sender_refused_for_a_while_delays_that_message_alone(
+    mailbox: tuple[Mailbox, str], tmp_path: Path, clock: FixedClock
+) -> None:
+    """A 4xx to MAIL FROM is a temporary failure of that message (counted), not a
+    channel down that would stop the run at it."""
+    server, spec = mailbox
+    server.sender_busy = 1
+    with _open(tmp_path / "452.db", clock) as crm:
+        _open_case(crm, _citizen(crm, "Bo", "bo@example.org"), "SR-1")
+        _open_case(crm, _citizen(crm, "Ana", "ana@example.org"), "SR-2")
+        report = crm.messages.dispatch(spec)
+        assert (report.sent, report.retrying, report.stopped) == (1, 1, None)
+        (busy,) = crm.messages.list(status="pending").items
+        assert (busy.reference, busy.attempts, busy.error) == ("SR-1", 1, "smtp_452")
+        clock.advance(minutes=1)
+        assert crm.messages.dispatch(spec).sent == 1
+    assert [m["To"] for m in server.received] == ["ana@example.org", "bo@example.org"]
 
 
 def test_a_server_that_is_not_there_is_a_channel_down(tmp_path: Path, clock: FixedClock) -> None:

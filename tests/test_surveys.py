@@ -15,7 +15,7 @@ import pytest
 import civiccrm
 from civiccrm._clock import FixedClock
 from civiccrm.cli import main
-from civiccrm.comms import SurveyError
+from civiccrm.comms import CapturingChannel, OutgoingMessage, SurveyError
 from civiccrm.crm import CRM
 from civiccrm.errors import ValidationError
 from civiccrm.models import (
@@ -67,9 +67,13 @@ def _resolved(crm: CRM, who: Citizen, case_type: str = "001", **attributes: Any)
 
 
 def _token(crm: CRM, case: Case) -> str:
-    """The survey token in the latest resolution message of ``case``."""
+    """The survey token in the latest resolution message of ``case``, as it is sent
+    (the stored message holds a placeholder)."""
     (last,) = [m for m in crm.messages.list(case=case).items if m.event == "resolved"][-1:]
-    found = re.search(r"survey\?t=([\w-]+)", crm.messages.get(last.id).body)
+    channel = CapturingChannel()
+    crm.messages.dispatch(channel)
+    (sent,) = [m for m in channel.sent if m.id == last.id]
+    found = re.search(r"survey\?t=([\w-]+)", sent.body)
     assert found is not None
     return found.group(1)
 
@@ -205,6 +209,71 @@ def test_tokens_and_comments_are_not_on_disk(tmp_path: Path, clock: FixedClock) 
     raw = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
     assert token.encode() not in raw
     assert b"wonderfully" not in raw
+
+
+def test_no_stored_record_holds_the_token(tmp_path: Path, clock: FixedClock) -> None:
+    """
+    The token is only in what is handed to the channel: not in any record of any kind
+    (unsealed), not in the audit trail, not in the Interaction a caseworker reads, not
+    on disk. The emailed token answers the survey.
+    """
+    from civiccrm._records import KINDS
+    from civiccrm.adapters._base import Query
+    from civiccrm.crm import Actor
+
+    url = f"sqlite:///{tmp_path / 'scan.db'}"
+    with civiccrm.open(url, profile=SPRINGFIELD, clock=clock) as crm:
+        case = _resolved(crm, _ana(crm))
+        channel = CapturingChannel()
+        assert crm.messages.dispatch(channel).sent == 2
+        (sent,) = [m for m in channel.sent if "survey?t=" in m.body]
+        found = re.search(r"survey\?t=([\w-]{32})\n", sent.body)
+        assert found is not None
+        token = found.group(1)
+        assert "[survey token]" not in sent.body
+        for kind in KINDS.values():
+            for record in crm.storage.stream(Query(kind.name)):
+                assert token not in record.doc, kind.name
+                opened = crm._from_record(kind, record)
+                assert token not in repr(crm.converter.unstructure(opened)), kind.name
+        assert not [e for _, e in crm.storage.read_audit(limit=100_000) if token in e]
+    staff = Actor("bob", role="caseworker")
+    with civiccrm.open(
+        url, profile=SPRINGFIELD, clock=clock, actor=staff, purpose="casework"
+    ) as crm:
+        bodies = [i.body or "" for i in crm.interactions.for_case(case.id)]
+        assert any("survey?t=[survey token]" in b for b in bodies)
+        assert not any(token in b for b in bodies)
+    raw = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
+    assert token.encode() not in raw
+    with civiccrm.open(url, profile=SPRINGFIELD, clock=clock) as crm:
+        assert crm.surveys.answer(token, 4).case_id == case.id
+
+
+def test_a_resent_resolution_carries_the_same_token(crm: CRM, clock: FixedClock) -> None:
+    """A dispatcher that stops after the channel took the message and before the mark:
+    after the lease the message goes again, byte for byte the same, token included."""
+    case = _resolved(crm, _ana(crm))
+
+    class Dies(CapturingChannel):
+        def send(self, message: OutgoingMessage) -> str | None:
+            super().send(message)
+            if "survey?t=" in message.body:
+                raise SystemExit("killed after the send, before the mark")
+            return message.message_id
+
+    first = Dies()
+    with pytest.raises(SystemExit):
+        crm.messages.dispatch(first)
+    clock.advance(minutes=5)
+    second = CapturingChannel()
+    report = crm.messages.dispatch(second)
+    assert (report.recovered, report.sent) == (1, 1)
+    (again,) = second.sent
+    assert again.as_email().as_bytes() == first.sent[-1].as_email().as_bytes()
+    found = re.search(r"survey\?t=([\w-]{32})\n", again.body)
+    assert found is not None
+    assert crm.surveys.answer(found.group(1), 5).case_id == case.id
 
 
 def test_cli_answer_reads_the_token_from_stdin(

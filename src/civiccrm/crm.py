@@ -1959,33 +1959,58 @@ class InteractionService:
         Store an interaction. One on a case adds an ``interaction_logged`` event, and
         an outbound one is the case's first response if it had none; the case is then
         stored again (a new version, with its SLA plan): load it again before changing it.
+
+        A message staff write to a citizen (``crm.messages.queue``,
+        ``crm.messages.public_note``) is logged the same way.
         """
         self._crm._may("interaction")
+        with self._crm.transaction():
+            return self._log(attrs.evolve(interaction, version=0))
+
+    def _log(self, interaction: Interaction) -> Interaction:
+        """
+        Store a new interaction with its effect on its case (:meth:`_effect`), in the
+        caller's transaction, and tell the observers after the commit: what
+        :meth:`log` does, for the services that log interactions of their own.
+        """
         crm = self._crm
-        with crm.transaction():
-            stored = crm._write(attrs.evolve(interaction, version=0))
-            if interaction.case_id is not None:
-                case = crm.cases.get(interaction.case_id)
-                logged = crm._make_event(
-                    case,
-                    EventKind.INTERACTION_LOGGED,
-                    data={
-                        "interaction_id": str(stored.id),
-                        "channel": interaction.channel.value,
-                        "direction": interaction.direction.value,
-                    },
-                )
-                changed = case
-                if case.first_response_at is None and interaction.direction is Direction.OUTBOUND:
-                    changed = attrs.evolve(case, first_response_at=interaction.occurred_at)
-                changed = crm._sla_plan(changed, [logged])
-                if changed != case:
-                    case = crm._write(changed)
-                crm._write(logged, key=crm._case_key(case))
+        stored = crm._write(interaction)
+        if interaction.case_id is not None:
+            case = crm.cases.get(interaction.case_id)
+            changed, fields = self._effect(case, stored)
+            logged = crm._make_event(case, EventKind.INTERACTION_LOGGED, **fields)
+            changed = crm._sla_plan(changed, [logged])
+            if changed != case:
+                case = crm._write(changed)
+            crm._write(logged, key=crm._case_key(case))
+        self._told(stored)
+        return stored
+
+    @staticmethod
+    def _effect(case: Case, interaction: Interaction) -> tuple[Case, dict[str, Any]]:
+        """
+        What logging ``interaction`` does to its ``case``: the case as it becomes (an
+        outbound interaction is its first response if it had none) and the fields of
+        the ``interaction_logged`` event to add (nothing is stored). A change that
+        stores the case itself (a public note) applies these in its own write.
+        """
+        fields: dict[str, Any] = {
+            "data": {
+                "interaction_id": str(interaction.id),
+                "channel": interaction.channel.value,
+                "direction": interaction.direction.value,
+            }
+        }
+        if case.first_response_at is None and interaction.direction is Direction.OUTBOUND:
+            case = attrs.evolve(case, first_response_at=interaction.occurred_at)
+        return case, fields
+
+    def _told(self, stored: Interaction) -> None:
+        """Tell the ``civiccrm_interaction_logged`` observers, after the commit."""
+        crm = self._crm
         crm._after_commit(
             lambda: crm.plugins.hook.civiccrm_interaction_logged(crm=crm, interaction=stored)
         )
-        return stored
 
     def get(self, interaction_id: uuid.UUID | str) -> Interaction:
         """The interaction. Raises NotFoundError."""

@@ -9,13 +9,20 @@ with an outbound Interaction (``queued``) that logs it. Nothing is sent then. A
 after the commit when asked) sends what the outbox holds, in three steps:
 
 1. **claim**, in a transaction of its own: the message goes from ``pending`` to
-   ``sending`` with a lease (``next_attempt_at`` = the lease's end), under its
-   version, so that two dispatchers never claim it together;
+   ``sending`` with a lease (``next_attempt_at`` = the lease's end, counted from the
+   claim), under its version, so that two dispatchers never claim it together;
 2. **send**, outside any transaction, with a Message-ID fixed when it was queued
    (and the same Date), so every attempt hands over the same message;
 3. **mark**, in a small transaction right after the channel answers: ``sent``, or
-   back to ``pending`` with an exponential backoff, or ``failed`` after the last
-   attempt or a permanent refusal; the Interaction gets the same delivery status.
+   back to ``pending`` with an exponential backoff (from the failure), or ``failed``
+   after the last attempt or a permanent refusal; the Interaction gets the same
+   delivery status.
+
+A message that staff write (:meth:`MessageService.queue`, a public note) is logged as
+``crm.interactions.log`` logs an interaction (an ``interaction_logged`` event, the
+case's first response); the automatic ones are not. A survey token is never stored:
+the message keeps a placeholder, and the token goes only into what the channel is
+handed.
 
 The guarantee (see ``docs/communications.md``): a message is queued if and only if
 its change commits, and is then handed to its channel until one attempt succeeds or
@@ -39,7 +46,7 @@ import secrets
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from email.utils import parseaddr
 from typing import TYPE_CHECKING, Any, Final
@@ -49,6 +56,7 @@ import attrs
 from civiccrm._keys import case_key_id, party_key_id
 from civiccrm._records import KINDS, dump_doc, micros
 from civiccrm.adapters._base import Cursor, Filter, Order, Query, Record
+from civiccrm.comms._surveys import TOKEN_PLACEHOLDER
 from civiccrm.comms.channels import (
     ChannelError,
     MessageChannel,
@@ -398,6 +406,10 @@ class MessageService:
         Add a public note to a case's history (a ``note_added`` event marked
         ``public``), and tell its requester with the ``update`` template.
 
+        The message is staff's word to the citizen: its Interaction is logged as
+        ``crm.interactions.log`` would (an ``interaction_logged`` event, the case's
+        first response if it had none), in the same write of the case as the note.
+
         Raises:
             ValidationError: empty text.
         """
@@ -405,10 +417,27 @@ class MessageService:
         crm._may("note")
         if not isinstance(text, str) or not text.strip():
             raise ValidationError.at("note", "must not be empty")
-        return crm.cases._change(
-            case,
-            lambda c, now: (c, [(EventKind.NOTE_ADDED, {"note": text, "data": {"public": True}})]),
-        )
+        planned: list[PlannedMessage] = []
+
+        def change(c: Case, now: datetime) -> tuple[Case, list[tuple[EventKind, dict[str, Any]]]]:
+            data: dict[str, Any] = {"public": True}
+            events = [(EventKind.NOTE_ADDED, {"note": text, "data": data})]
+            found = self._plan(c, "update", now, key=f"update:{uuid.uuid4().hex}", note=text)
+            if found is None:
+                return c, events
+            planned.append(found)
+            # The note names its message, so that it is not planned again for it.
+            data["message"] = str(found.message.id)
+            c, logged = crm.interactions._effect(c, found.interaction)
+            return c, [*events, (EventKind.INTERACTION_LOGGED, logged)]
+
+        with crm.transaction():
+            updated = crm.cases._change(case, change)
+            for found in planned:
+                stored = self._store(found)
+                if stored is not None:
+                    crm.interactions._told(stored)
+        return updated
 
     def queue(
         self,
@@ -426,6 +455,10 @@ class MessageService:
         preferences and consents). About a ``case``, its subject carries the case
         reference in brackets. Consent and opt-outs hold as for any message: one
         that may not be sent is stored as cancelled, with the reason.
+
+        Its Interaction is logged as ``crm.interactions.log`` would: about a case, it
+        adds an ``interaction_logged`` event and is the case's first response if it had
+        none (the case is stored again: load it again before changing it).
 
         Raises:
             ValidationError: no body, no subject for an email, an unknown channel, or
@@ -475,7 +508,7 @@ class MessageService:
                 body=body,
                 now=now,
             )
-            self._store(planned)
+            self._store(planned, reply=True)
         return planned.message
 
     # --- the planner (inside the change's transaction) ----------------------------------
@@ -487,8 +520,8 @@ class MessageService:
             return
         for event in events:
             name = _event_name(event)
-            if name is None or name not in settings.events:
-                continue
+            if name is None or name not in settings.events or "message" in event.data:
+                continue  # (a public note whose message was planned with it)
             planned = self._plan(case, name, event.at, key=f"{name}:{event.id}", note=event.note)
             if planned is not None:
                 self._store(planned)
@@ -530,8 +563,10 @@ class MessageService:
             and settings.survey.covers(case.case_type)
             and consent_block(party, settings.survey.consent_purpose, medium, at=now) is None
         ):
-            survey, token = self._crm.surveys._new(case, now)
-            text = template.survey.render(self._survey_values(values, survey, token))
+            # The token is not stored: the message keeps a placeholder, and the token
+            # (made again from the survey's id) is put in when it is handed over.
+            survey, _token = self._crm.surveys._new(case, now)
+            text = template.survey.render(self._survey_values(values, survey, TOKEN_PLACEHOLDER))
             extra = "\n\n" + text.strip()
         reference = case.reference or str(case.id)
         subject = None
@@ -609,21 +644,32 @@ class MessageService:
         )
         return PlannedMessage(message, interaction, survey)
 
-    def _store(self, planned: PlannedMessage) -> None:
-        """Write a planned message (its survey, Interaction and outbox row), in the
-        caller's transaction; it is sent after the commit."""
+    def _store(self, planned: PlannedMessage, *, reply: bool = False) -> Interaction | None:
+        """
+        Write a planned message (its survey, Interaction and outbox row), in the
+        caller's transaction; it is sent after the commit. Returns its Interaction as
+        stored, or None if the message was queued already (the same key).
+
+        ``reply``: staff wrote it (:meth:`queue`), so its Interaction is logged as
+        ``crm.interactions.log`` does (with its effect on the case); else it is stored
+        alone (an automatic message is no response).
+        """
         crm = self._crm
         message = planned.message
         if crm.storage.get_by_key("outbox", message.key) is not None:
-            return  # queued already (the same idempotency key)
+            return None  # queued already (the same idempotency key)
         if planned.survey is not None:
             crm.surveys._store(planned.survey)
-        crm._write(planned.interaction)
+        if reply:
+            stored = crm.interactions._log(planned.interaction)
+        else:
+            stored = crm._write(planned.interaction)
         self._put(message, self._seal_key(message.party, message.case_id))
         if message.status is MessageStatus.CANCELLED:
             _log.info("message %s cancelled: %s", message.id, message.error)
         elif self._auto:
             crm._after_commit(functools.partial(self._dispatch_after_commit, [str(message.id)]))
+        return stored
 
     def _put(self, obj: OutboxMessage | Survey, key: DataKey) -> None:
         """
@@ -804,6 +850,12 @@ class MessageService:
         them (their lease ended) are sent again, with the same Message-ID. Safe to run
         from many processes at once: a message is claimed by one of them.
 
+        The messages due at the run's start (``now``, default the clock's now) are
+        tried; each claim and each mark reads the clock again, so a message claimed
+        late in a long run has a lease of its own full length. (With ``now`` given, the
+        claims and marks are stamped with ``now`` plus the time elapsed since the run
+        started.)
+
         Raises:
             ValidationError: no channel given or configured, or a bad lease or limit.
             PluginError: a spec no channel understands.
@@ -816,8 +868,9 @@ class MessageService:
             raise ValidationError.at("limit", f"must be a whole number, 1 or more, not {limit!r}")
         if not isinstance(lease, timedelta) or lease <= timedelta(0):
             raise ValidationError.at("lease", "must be a positive timedelta")
-        at = now or crm._now()
-        return self._send(self._due_ids(at), channel, lease, at=at, limit=limit)
+        started = crm._now()
+        at = now or started
+        return self._send(self._due_ids(at), channel, lease, at=at, started=started, limit=limit)
 
     def due(self, *, now: datetime | None = None) -> list[uuid.UUID]:
         """The ids of the messages due to be tried now (pending and due, or left
@@ -852,6 +905,7 @@ class MessageService:
         ids: Iterable[str],
         channels: Sequence[MessageChannel],
         at: datetime,
+        stamp: Callable[[], datetime],
         lease: timedelta,
         limit: int | None,
         counts: Counter[str],
@@ -865,7 +919,7 @@ class MessageService:
             if limit is not None and tried >= limit:
                 break
             tried += 1
-            stopped = self._one(rid, channels, at, lease, counts)
+            stopped = self._one(rid, channels, at, stamp, lease, counts)
             if stopped is not None:
                 return stopped
         return None
@@ -875,10 +929,18 @@ class MessageService:
         rid: str,
         channels: Sequence[MessageChannel],
         at: datetime,
+        stamp: Callable[[], datetime],
         lease: timedelta,
         counts: Counter[str],
     ) -> str | None:
-        """Claim, send and mark one message; the code of a channel that went down, or None."""
+        """
+        Claim, send and mark one message; the code of a channel that went down, or None.
+
+        ``at`` (the run's start) decides only whether the message is due; the claim and
+        the mark are stamped with the time they happen (``stamp()``), so that the lease
+        runs from the claim and the backoff from the failure, however long the run has
+        taken so far.
+        """
         crm = self._crm
         storage = crm.storage
         kind = KINDS[OutboxMessage]
@@ -899,13 +961,14 @@ class MessageService:
                 if channel is None:
                     counts["unhandled"] += 1
                     return None
+                claimed_at = stamp()
                 claimed = self._edit(
                     OutboxMessage,
                     record,
                     status=MessageStatus.SENDING,
                     attempts=meta.attempts + 1,
-                    attempted_at=at,
-                    next_attempt_at=at + lease,
+                    attempted_at=claimed_at,
+                    next_attempt_at=claimed_at + lease,
                 )
         except ConflictError:
             counts["skipped"] += 1
@@ -934,16 +997,22 @@ class MessageService:
                     settings.consent_purpose,
                     message.channel,
                     opt_in=settings.opt_in_channels,
-                    at=at,
+                    at=claimed_at,
                 )
         error: ChannelError | None = None
         if reason is None:
+            body = message.body
+            if message.survey_id is not None:
+                # The survey token, made again from the survey's id (never stored):
+                # the same on every attempt. Only these bytes carry it.
+                token = crm.surveys._token(message.survey_id)
+                body = body.replace(TOKEN_PLACEHOLDER, token)
             outgoing = OutgoingMessage(
                 id=message.id,
                 medium=message.channel,
                 recipient=message.recipient,
                 subject=message.subject,
-                body=message.body,
+                body=body,
                 message_id=message.message_id or self._message_id(message.case_id),
                 date=message.created_at,
                 sender=settings.from_address,
@@ -961,6 +1030,7 @@ class MessageService:
                 error = ChannelError(type(exc).__name__)
         # 3. Mark it, at once, in a small transaction.
         stopped = None
+        marked_at = stamp()
         try:
             with crm.transaction():
                 current = storage.get("outbox", rid)
@@ -973,11 +1043,11 @@ class MessageService:
                     )
                     return None
                 if reason is not None:
-                    self._settle(current, message, MessageStatus.CANCELLED, reason, at)
+                    self._settle(current, message, MessageStatus.CANCELLED, reason, marked_at)
                     counts["cancelled"] += 1
                     _log.info("message %s cancelled: %s", rid, reason)
                 elif error is None:
-                    self._settle(current, message, MessageStatus.SENT, None, at)
+                    self._settle(current, message, MessageStatus.SENT, None, marked_at)
                     counts["sent"] += 1
                     _log.info("message %s sent by %s (attempt %d)", rid, channel.name, attempt)
                 elif error.channel_down:
@@ -987,7 +1057,7 @@ class MessageService:
                         current,
                         status=MessageStatus.PENDING,
                         attempts=attempt - 1,
-                        next_attempt_at=at,
+                        next_attempt_at=marked_at,
                         error=error.code,
                     )
                     stopped = error.code
@@ -995,7 +1065,7 @@ class MessageService:
                         "channel %s is down (%s): dispatch stopped", channel.name, error.code
                     )
                 elif error.permanent or attempt >= settings.max_attempts:
-                    self._settle(current, message, MessageStatus.FAILED, error.code, at)
+                    self._settle(current, message, MessageStatus.FAILED, error.code, marked_at)
                     counts["failed"] += 1
                     _log.warning(
                         "message %s failed for good: %s (attempt %d of %d)",
@@ -1009,7 +1079,7 @@ class MessageService:
                         OutboxMessage,
                         current,
                         status=MessageStatus.PENDING,
-                        next_attempt_at=at + settings.retry_delay(attempt),
+                        next_attempt_at=marked_at + settings.retry_delay(attempt),
                         error=error.code,
                     )
                     counts["retrying"] += 1
@@ -1032,15 +1102,14 @@ class MessageService:
         error: str | None,
         at: datetime,
     ) -> None:
-        """Finish a message (sent, failed or cancelled) and its Interaction."""
-        crm = self._crm
+        """Finish a message (sent, failed or cancelled, ``at`` then) and its Interaction."""
         sent = status is MessageStatus.SENT
         self._edit(
             OutboxMessage,
             record,
             status=status,
             next_attempt_at=None,
-            sent_at=crm._now() if sent else None,
+            sent_at=at if sent else None,
             error=error,
         )
         self._deliver(
@@ -1137,17 +1206,29 @@ class MessageService:
         lease: timedelta,
         *,
         at: datetime | None = None,
+        started: datetime | None = None,
         limit: int | None = None,
     ) -> DispatchReport:
-        """Claim, send and mark the messages ``ids`` (those due), then close the channels."""
+        """
+        Claim, send and mark the messages ``ids`` (those due at ``at``, default now),
+        then close the channels. Claims and marks are stamped with the clock as they
+        happen (shifted by ``at - started`` when the caller gave a time of its own).
+        """
+        crm = self._crm
         channels = self._channels_for(channel)
         # The configured channels are shared by the session's threads: one at a time.
         guard = self._send_lock if channel is None else contextlib.nullcontext()
         counts: Counter[str] = Counter()
         with guard:
-            when = at or self._crm._now()
+            start = started or crm._now()
+            when = at or start
+            shift = when - start
+
+            def stamp() -> datetime:
+                return crm._now() + shift
+
             try:
-                stopped = self._run(ids, channels, when, lease, limit, counts)
+                stopped = self._run(ids, channels, when, stamp, lease, limit, counts)
             finally:
                 for ch in channels:
                     with contextlib.suppress(Exception):

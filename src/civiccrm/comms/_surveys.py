@@ -2,11 +2,14 @@
 ``crm.surveys``: satisfaction surveys of resolved cases.
 
 A survey is issued with the message that tells a requester their case is resolved
-(for the case types the profile's ``[communications.survey]`` names): a random,
-URL-safe token goes in the message and only its SHA-256 is stored. The citizen answers
-with the token, a score from 1 to 5 and an optional comment, which is redacted on the
-way in; the answer sets the case's ``satisfaction``. A token answers once, and not
-after it expires or after a newer survey of the same case replaced it.
+(for the case types the profile's ``[communications.survey]`` names). Its token is never
+stored: it is a keyed hash of the survey's id under the system index key (under a label
+of its own), made again whenever it is needed, so that only the message handed to the
+channel carries it; the survey keeps its SHA-256, and the message as stored (the outbox
+row, the outbound Interaction) shows :data:`TOKEN_PLACEHOLDER` in its place. The citizen
+answers with the token, a score from 1 to 5 and an optional comment, which is redacted
+on the way in; the answer sets the case's ``satisfaction``. A token answers once, and
+not after it expires or after a newer survey of the same case replaced it.
 
 .. versionadded:: 0.1.0
 """
@@ -14,7 +17,6 @@ after it expires or after a newer survey of the same case replaced it.
 from __future__ import annotations
 
 import hashlib
-import secrets
 import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
@@ -31,11 +33,18 @@ if TYPE_CHECKING:
     from civiccrm.crm import CRM
     from civiccrm.privacy.crypto import DataKey
 
-__all__ = ["IssuedSurvey", "SurveyError", "SurveyService", "token_hash"]
+__all__ = ["TOKEN_PLACEHOLDER", "IssuedSurvey", "SurveyError", "SurveyService", "token_hash"]
 
 #: The longest comment kept (longer ones are refused, not cut).
 MAX_COMMENT: Final = 4000
 _MAX_TOKEN: Final = 256
+#: What a message stores where its survey token goes (the token is put in only when
+#: the message is handed to its channel).
+TOKEN_PLACEHOLDER: Final = "[survey token]"
+#: The label that keeps survey tokens apart from the index key's other hashes.
+_TOKEN_PURPOSE: Final = "survey_token"
+#: A token's length: 32 URL-safe characters (192 bits).
+_TOKEN_LENGTH: Final = 32
 
 
 def token_hash(token: str) -> str:
@@ -65,8 +74,8 @@ class SurveyError(ValidationError):
 @attrs.frozen
 class IssuedSurvey:
     """
-    A survey just issued and its token: the only time the token is known (the survey
-    stores its hash).
+    A survey just issued and its token, which is not stored (the survey keeps its
+    hash): give it to the citizen now.
 
     .. versionadded:: 0.1.0
     """
@@ -113,9 +122,10 @@ class SurveyService:
     def _new(self, case: Case, now: datetime) -> tuple[Survey, str]:
         """A new survey of ``case`` (not stored) and its token."""
         crm = self._crm
-        token = secrets.token_urlsafe(24)
+        survey_id = crm._new_id(now)
+        token = self._token(survey_id)
         survey = Survey(
-            id=crm._new_id(now),
+            id=survey_id,
             case_id=case.id,
             party=case.requester,
             token_hash=token_hash(token),
@@ -123,6 +133,15 @@ class SurveyService:
             expires_at=now + crm.profile.communications.survey.expires_after,
         )
         return survey, token
+
+    def _token(self, survey_id: uuid.UUID) -> str:
+        """
+        The token of the survey ``survey_id``: a keyed hash of its id (HMAC-SHA256 under
+        the system index key, with a label of its own), 32 URL-safe characters. Made
+        again whenever a message carrying it is sent, so it is never stored, and every
+        attempt at a message hands over the same token.
+        """
+        return self._crm._blind(_TOKEN_PURPOSE, str(survey_id))[:_TOKEN_LENGTH]
 
     def _store(self, survey: Survey) -> None:
         """Store a new survey (in the caller's transaction), withdrawing the case's

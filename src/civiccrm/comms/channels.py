@@ -77,8 +77,9 @@ class ChannelError(CivicCRMError):
     ``connection_refused``, ``timeout``), and is what the outbox keeps. ``permanent``:
     trying again will not help (the address does not exist), so the message fails at
     once. ``channel_down``: the channel itself is unusable (it cannot connect, log in
-    or secure the connection); the attempt is not counted against the message and
-    the dispatcher stops until its next run.
+    or secure the connection), whatever the message; the attempt is not counted
+    against the message and the dispatcher stops until its next run. A refusal of one
+    message is never ``channel_down``: that would stop every run at that message.
 
     .. versionadded:: 0.1.0
     """
@@ -230,9 +231,12 @@ def _os_code(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-#: SMTP replies about the session, not the message: the server is closing (421), or
-#: wants TLS or a login first (530, 535, 538).
-_SESSION_CODES: Final = frozenset({421, 530, 535, 538})
+#: SMTP replies that mean the session was not secured or logged into as the server
+#: requires (530: STARTTLS or a login first; 535, 538: the login), whatever the
+#: message: the channel is down (a setting to fix), not the message refused.
+_LOGIN_CODES: Final = frozenset({530, 535, 538})
+#: The server is closing the connection (smtplib has closed it already).
+_CLOSING: Final = 421
 
 
 class SmtpChannel:
@@ -240,11 +244,12 @@ class SmtpChannel:
     Email through an SMTP server (:mod:`smtplib`), with STARTTLS by default.
 
     One connection is kept for a dispatch run and closed by :meth:`close`; a
-    connection the server dropped meanwhile is opened again. A 5xx reply to the
-    recipient or the data fails the message for good; 4xx replies and network errors
-    are temporary; a connection that cannot be opened, secured or logged into, a
-    refused sender, and replies about the session (421, 530, 535, 538) are
-    ``channel_down``.
+    connection the server dropped meanwhile (or closed with a 421) is opened again.
+    Within one message's exchange (MAIL FROM, RCPT TO, DATA), a 5xx reply fails the
+    message for good, and a 4xx reply (421 included) or a broken connection is a
+    temporary failure of that message (tried again after its backoff). Only a
+    connection that cannot be opened, secured or logged into, or a server asking for
+    TLS or a login it did not get (530, 535, 538), is ``channel_down``.
 
     >>> SmtpChannel.from_spec("smtp://mailer:secret@mail.example.gov:587")
     SmtpChannel('mail.example.gov', 587, tls='starttls', credentials=True)
@@ -429,23 +434,30 @@ class SmtpChannel:
             conn.send_message(msg, from_addr=envelope, to_addrs=[ascii_domain(message.recipient)])
         except smtplib.SMTPRecipientsRefused as exc:
             code = next(iter(exc.recipients.values()))[0] if exc.recipients else 550
-            raise ChannelError(f"smtp_{code}", permanent=500 <= code < 600) from None
+            raise self._refused(code) from None
         except smtplib.SMTPNotSupportedError:
             raise ChannelError("smtputf8_unsupported", permanent=True) from None
-        except smtplib.SMTPSenderRefused as exc:
-            # The sender refused is a setting, never the recipient's fault.
-            raise ChannelError(f"smtp_{exc.smtp_code}", channel_down=True) from None
         except smtplib.SMTPResponseException as exc:
-            code = exc.smtp_code
-            if code in _SESSION_CODES:
-                self._drop()
-                raise ChannelError(f"smtp_{code}", channel_down=True) from None
-            raise ChannelError(f"smtp_{code}", permanent=500 <= code < 600) from None
+            # MAIL FROM (SMTPSenderRefused) or DATA (SMTPDataError) refused.
+            raise self._refused(exc.smtp_code) from None
         except (OSError, smtplib.SMTPException) as exc:
             # The connection broke: whether the server took the message is unknown.
             self._drop()
             raise ChannelError(_os_code(exc)) from None
         return message.message_id
+
+    def _refused(self, code: int) -> ChannelError:
+        """
+        The error of a reply refusing one message: permanent for a 5xx, temporary
+        for anything else (a 4xx, 421 included: this message is tried again after its
+        backoff, the others go on); ``channel_down`` only for a server that wants TLS
+        or a login first (a setting, the same for every message).
+        """
+        if code == _CLOSING or code in _LOGIN_CODES:
+            self._drop()
+        if code in _LOGIN_CODES:
+            return ChannelError(f"smtp_{code}", channel_down=True)
+        return ChannelError(f"smtp_{code}", permanent=500 <= code < 600)
 
     def close(self) -> None:
         """Say QUIT and close the connection, if one is open."""
