@@ -8,10 +8,14 @@ from __future__ import annotations
 import json
 import mailbox
 import os
+import re
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 import civiccrm
 from civiccrm import hookimpl
@@ -78,6 +82,59 @@ def test_maildir_keeps_other_flags(tmp_path: Path) -> None:
     assert os.listdir(tmp_path / "md" / "cur") == [f"{key}:2,FS"]
 
 
+def test_acknowledging_renames_the_message_given_without_listing_the_maildir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """
+    A message :meth:`messages` gave is renamed where it was found: acknowledging does
+    not list new/ and cur/ again (whose taken messages only ever grow), and renames
+    exactly that message.
+    """
+    box = mailbox.Maildir(str(tmp_path / "md"), create=True)
+    for n in range(5):  # taken long ago
+        old = mailbox.MaildirMessage(plain(f"old {n}"))
+        old.set_subdir("cur")
+        old.add_flag("S")
+        box.add(old)
+    keys = [box.add(plain(f"new {n}")) for n in range(3)]
+    poller = MaildirPoller(tmp_path / "md")
+    given = [m.uid for m in poller.messages()]
+    assert sorted(keys) == sorted(given)
+    before = set(os.listdir(tmp_path / "md" / "cur"))
+
+    def no_listing() -> None:
+        raise AssertionError("acknowledge listed the maildir")
+
+    monkeypatch.setattr(poller, "_entries", no_listing)
+    poller.acknowledge(keys[1])
+    assert sorted(os.listdir(tmp_path / "md" / "new")) == sorted([keys[0], keys[2]])
+    assert set(os.listdir(tmp_path / "md" / "cur")) == before | {f"{keys[1]}:2,S"}
+    for key in (keys[0], keys[2]):
+        poller.acknowledge(key)
+    assert os.listdir(tmp_path / "md" / "new") == []
+    assert set(os.listdir(tmp_path / "md" / "cur")) == before | {f"{k}:2,S" for k in keys}
+
+
+def test_a_message_a_mail_client_moved_meanwhile_is_found_again(tmp_path: Path) -> None:
+    """
+    A message moved (to cur/, flagged) by a mail client between the poll and its
+    acknowledgement is looked for again and acknowledged where it now is, its flags
+    kept; one deleted meanwhile is no error.
+    """
+    box = mailbox.Maildir(str(tmp_path / "md"), create=True)
+    moved, gone = box.add(plain("one")), box.add(plain("two"))
+    poller = MaildirPoller(tmp_path / "md")
+    assert sorted(m.uid for m in poller.messages()) == sorted([moved, gone])
+    md = tmp_path / "md"
+    os.rename(md / "new" / moved, md / "cur" / f"{moved}:2,F")
+    os.unlink(md / "new" / gone)
+    poller.acknowledge(moved)
+    poller.acknowledge(gone)
+    assert os.listdir(md / "cur") == [f"{moved}:2,FS"]
+    assert os.listdir(md / "new") == []
+    assert list(MaildirPoller(md).messages()) == []
+
+
 def test_not_a_maildir(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="no maildir"):
         MaildirPoller(tmp_path / "nothing")
@@ -106,7 +163,7 @@ def test_mbox_reads_from_the_last_acknowledged_message(tmp_path: Path) -> None:
     poller.acknowledge(messages[2].uid)  # out of order: remembered too
     state = json.loads(poller.state_path.read_text())
     assert state["through"] > 0
-    assert state["acked"] == [int(messages[2].uid)]
+    assert [s for s, _, _ in state["acked"]] == [int(messages[2].uid)]
     again = MboxPoller(path)
     assert [m.uid for m in again.messages()] == [messages[1].uid]
     again.acknowledge(messages[1].uid)
@@ -141,6 +198,142 @@ def test_mbox_scanning_follows_the_standard_library(tmp_path: Path) -> None:
     keys = list(stdlib.keys())
     assert [data[c:s] for _, c, s in found] == [stdlib.get_bytes(k) for k in keys]
     stdlib.close()
+
+
+def _mbox_message(n: int, size: int, status: bool = False) -> bytes:
+    """An mbox entry ("From " line, headers, body, separating blank line) of message n."""
+    head = f"From sender{n}@example.org Tue Mar 10 10:00:00 2026\n"
+    head += f"From: sender{n}@example.org\nSubject: message {n}\nMessage-ID: <m{n}@example.org>\n"
+    if status:
+        head += "Status: RO\n"  # what a mail client writes back when it rewrites
+    line = f"line of message {n}\n"
+    body = line * max(1, size // len(line))
+    return f"{head}\n{body}\n".encode()
+
+
+def _ids(data: bytes) -> list[int]:
+    """The numbers of the messages (by their Message-IDs) in ``data``."""
+    return [int(n) for n in re.findall(rb"^Message-ID: <m(\d+)@", data, re.MULTILINE)]
+
+
+def test_an_mbox_rewritten_with_a_message_expunged_loses_nothing(tmp_path: Path) -> None:
+    """
+    A mail client expunges the second of three taken messages (the first 4 KiB stay
+    the same), then new mail arrives: the saved position no longer ends a message, so
+    the mbox is read from its start again, and every new message is taken, none twice.
+    """
+    path = tmp_path / "inbox"
+    m1, m2, m3 = _mbox_message(1, 6000), _mbox_message(2, 2000), _mbox_message(3, 300)
+    path.write_bytes(m1 + m2 + m3)
+    with civiccrm.open("memory://", profile=springfield_path()) as crm:
+        first = crm.mail.poll(f"mbox:{path}", mailbox="zoning")
+        assert (first.seen, first.opened) == (3, 3)
+        m4, m5 = _mbox_message(4, 1500), _mbox_message(5, 1500)
+        path.write_bytes(m1 + m3 + m4 + m5)
+        second = crm.mail.poll(f"mbox:{path}", mailbox="zoning")
+        assert (second.opened, second.duplicates) == (2, 2)
+        assert crm.mail.poll(f"mbox:{path}", mailbox="zoning").seen == 0
+        for m in (m1, m2, m3, m4, m5):
+            raw = m.split(b"\n", 1)[1][:-1]  # as the mbox gives it
+            assert crm.mail.take(raw, mailbox="zoning").outcome == MailOutcome.DUPLICATE
+
+
+def test_an_older_mbox_state_is_not_trusted(tmp_path: Path) -> None:
+    """A state file of version 1 (no hash of the bytes before the position): from the start."""
+    path = tmp_path / "inbox"
+    path.write_bytes(_mbox_message(1, 100) + _mbox_message(2, 100))
+    poller = MboxPoller(path)
+    first = list(poller.messages())
+    poller.acknowledge(first[0].uid)
+    state = json.loads(poller.state_path.read_text())
+    state = {"v": 1, "through": state["through"], "head": state["head"], "acked": []}
+    poller.state_path.write_text(json.dumps(state))
+    assert [_ids(m.read())[0] for m in MboxPoller(path).messages()] == [1, 2]
+
+
+_EDITS = st.lists(
+    st.one_of(
+        st.tuples(st.just("append"), st.sampled_from([60, 300, 1500, 2000, 5000])),
+        st.tuples(st.just("expunge"), st.integers(0, 20)),
+        st.tuples(st.just("rewrite"), st.booleans()),
+        st.tuples(st.just("poll"), st.integers(-1, 5)),
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=300)
+@given(big_first=st.booleans(), edits=_EDITS)
+@example(  # the reviewer's case: a middle message expunged, then more mail than it was
+    big_first=True,
+    edits=[
+        ("append", 2000),
+        ("append", 300),
+        ("poll", -1),
+        ("expunge", 1),
+        ("append", 1500),
+        ("append", 1500),
+    ],
+)
+@example(  # one left, the next taken out of order, then one of the same size moves there
+    big_first=True,
+    edits=[("append", 300), ("append", 300), ("poll", 0), ("expunge", 1), ("append", 300)],
+)
+def test_no_message_in_an_mbox_is_ever_left_untaken(
+    big_first: bool, edits: list[tuple[str, int]]
+) -> None:
+    """
+    Whatever is done to an mbox between polls (mail appended, any message expunged,
+    the whole file rewritten by a mail client writing flags), after a poll every
+    message in it was given and acknowledged (receipts, here a set, keep what is given
+    again from being taken twice); while only mail is appended, nothing is given twice.
+    Every message given is one whole message of the mbox, byte for byte.
+    """
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "inbox"
+        sizes = {0: 5000 if big_first else 60}
+        status: dict[int, bool] = {0: False}
+        present = [0]
+
+        def write() -> None:
+            path.write_bytes(b"".join(_mbox_message(n, sizes[n], status[n]) for n in present))
+
+        write()
+        taken: set[int] = set()
+        #: Acknowledged since the mbox was last rewritten: never to be given again.
+        kept: set[int] = set()
+        fresh = 1
+        for op, arg in [*edits, ("poll", -1)]:
+            if op == "append":
+                sizes[fresh], status[fresh] = arg, False
+                present.append(fresh)
+                with path.open("ab") as f:
+                    f.write(_mbox_message(fresh, arg))
+                fresh += 1
+            elif op == "expunge" and present:
+                present.pop(arg % len(present))
+                write()
+                kept.clear()
+            elif op == "rewrite":
+                for n in present:
+                    status[n] = status[n] or bool(arg)
+                write()
+                kept.clear()
+            elif op == "poll":
+                poller = MboxPoller(path)
+                left: set[int] = set()
+                for i, m in enumerate(poller.messages()):
+                    data = m.read()
+                    (n,) = _ids(data)
+                    assert _mbox_message(n, sizes[n], status[n]).split(b"\n", 1)[1][:-1] == data
+                    assert n not in kept, "given again although only mail was appended"
+                    if i == arg:
+                        left.add(n)  # could not be taken just now: not acknowledged
+                        continue
+                    taken.add(n)
+                    kept.add(n)
+                    poller.acknowledge(m.uid)
+                assert set(present) - taken <= left
 
 
 def test_a_locked_mbox_is_left_for_the_next_poll(tmp_path: Path) -> None:

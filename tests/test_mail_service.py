@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -426,6 +427,46 @@ def test_an_oversized_message_waits_encrypted_beside_the_database(crm: CRM, tmp_
     assert crm.mail.take(big, mailbox="water").outcome is MailOutcome.DUPLICATE
 
 
+def test_a_spool_file_is_tied_to_its_entry(crm: CRM, tmp_path: Path) -> None:
+    """
+    A spool file copied over another entry's is refused (its key id names another
+    entry), not served or retried as that entry's message; a file under the right key
+    but holding other bytes fails the entry's SHA-256; so do the bytes of a record.
+    """
+    from civiccrm.comms._inbound import mail_key_id
+    from civiccrm.comms._mailspool import write_spooled
+
+    x = crm.mail.take(b"X" * (MB + MB // 2) + b"\n", mailbox="zoning")
+    y = crm.mail.take(b"Y" * (MB + MB // 2) + b"\n", mailbox="zoning")
+    assert x.quarantine_id is not None
+    assert y.quarantine_id is not None
+    spool = tmp_path / "crm.db.mail"
+    x_file = spool / f"{x.quarantine_id}.eml.enc"
+    y_file = spool / f"{y.quarantine_id}.eml.enc"
+    x_file.write_bytes(y_file.read_bytes())
+    with pytest.raises(IntegrityError, match="belongs to another quarantine entry"):
+        crm.mail.raw(x.quarantine_id)
+    with pytest.raises(IntegrityError, match="belongs to another quarantine entry"):
+        crm.mail.retry(x.quarantine_id, force=True)
+    assert crm.mail.raw(y.quarantine_id) == b"Y" * (MB + MB // 2) + b"\n"
+
+    # Someone holding the entry's key wrote other bytes under it.
+    with open(os.devnull, "rb") as nothing:
+        write_spooled(x_file, nothing, crm.keys.current(mail_key_id(x.quarantine_id)))
+    with pytest.raises(IntegrityError, match="SHA-256 differs"):
+        crm.mail.raw(x.quarantine_id)
+    assert crm.mail.get(x.quarantine_id).resolved_at is None
+
+    small = crm.mail.take(no_headers(), mailbox="zoning")
+    entry = crm.mail.get(small.quarantine_id)
+    crm._write(
+        attrs.evolve(entry, sha256="0" * 64),
+        key=crm.keys.current(mail_key_id(entry.id)),
+    )
+    with pytest.raises(IntegrityError, match="SHA-256 differs"):
+        crm.mail.raw(entry.id)
+
+
 def test_a_small_quarantined_message_is_sealed_in_its_record() -> None:
     with civiccrm.open("memory://", profile=springfield_path()) as crm:
         result = crm.mail.take(no_headers(), mailbox="zoning")
@@ -597,3 +638,135 @@ def test_two_pollers_racing_on_one_maildir_take_each_message_once(tmp_path: Path
     with civiccrm.open(url, profile=springfield_path()) as crm:
         for m in messages:
             assert crm.mail.take(m, mailbox="zoning").outcome is MailOutcome.DUPLICATE
+
+
+def _stopping_after_first_lookup(crm: CRM, then: Any) -> None:
+    """Make ``crm.mail`` call ``then()`` after its first look-up of a sender."""
+    look_up = crm.mail._sender
+    calls: list[int] = []
+
+    def sender(*args: Any, **kw: Any) -> Any:
+        found = look_up(*args, **kw)
+        if not calls:
+            calls.append(1)
+            then()
+        return found
+
+    crm.mail._sender = sender  # type: ignore[method-assign]
+
+
+def test_a_new_sender_taken_by_two_sessions_at_once_gets_one_citizen(tmp_path: Path) -> None:
+    """
+    Session A looks a new sender up (nobody has the address), then session B takes
+    another message from that sender, making their citizen, before A commits: A finds
+    B's citizen instead of making a second one, and later mail is matched to it.
+    """
+    url = f"sqlite:///{tmp_path / 'crm.db'}"
+    first = plain("one", sender="New Sender <new.sender@example.org>", subject="one")
+    second = plain("two", sender="new.sender@EXAMPLE.org", subject="two")
+    with (
+        civiccrm.open(url, profile=springfield_path()) as a,
+        civiccrm.open(url, profile=springfield_path()) as b,
+    ):
+        a.citizens.find(email="warm@example.org")  # the blind-index key, made once
+        meanwhile: list[Any] = []
+        _stopping_after_first_lookup(
+            a, lambda: meanwhile.append(b.mail.take(second, mailbox="zoning"))
+        )
+        taken = a.mail.take(first, mailbox="zoning")
+        (by_b,) = meanwhile
+        assert (by_b.created_party, taken.created_party) == (True, False)
+        assert by_b.party_id == taken.party_id
+        (citizen,) = a.citizens.find(email="new.sender@example.org")
+        assert citizen.id == taken.party_id
+        later = b.mail.take(plain("three", sender="new.sender@example.org"), mailbox="zoning")
+        assert (citizen.id, ()) == (later.party_id, later.notes)
+        assert b.storage.count("mail_receipt", []).get(None) == 3  # no claim is left
+
+
+def test_many_pollers_taking_a_new_sender_at_once_make_one_citizen(tmp_path: Path) -> None:
+    """
+    Threads, each with its own session on one SQLite file, all look a new sender up
+    before any of them commits: one citizen is made, every message is on it.
+    """
+    import threading
+
+    url = f"sqlite:///{tmp_path / 'crm.db'}"
+    with civiccrm.open(url, profile=springfield_path()) as setup:
+        setup.citizens.find(email="warm@example.org")  # the blind-index key, made once
+    n = 4
+    all_looked = threading.Barrier(n)
+    results: list[Any] = []
+    errors: list[BaseException] = []
+
+    def take(i: int) -> None:
+        try:
+            with civiccrm.open(url, profile=springfield_path()) as crm:
+                _stopping_after_first_lookup(crm, lambda: all_looked.wait(timeout=120))
+                message = plain(f"message {i}", sender="new.sender@example.org", subject=f"{i}")
+                results.append(crm.mail.take(message, mailbox="zoning"))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=take, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert [r.created_party for r in results if r.created_party] == [True]
+    with civiccrm.open(url, profile=springfield_path()) as crm:
+        (citizen,) = crm.citizens.find(email="new.sender@example.org")
+        assert {citizen.id} == {r.party_id for r in results}
+
+
+@pytest.mark.skipif(
+    not os.environ.get("CIVICCRM_TEST_POSTGRESQL_URL"),
+    reason="no PostgreSQL server configured (CIVICCRM_TEST_POSTGRESQL_URL)",
+)
+def test_many_pollers_taking_a_new_sender_at_once_make_one_citizen_on_postgresql() -> None:
+    """
+    The same on PostgreSQL, whose transactions run at once (read committed): the
+    claim on the sender's address makes the later ones wait, then find the citizen.
+    """
+    import threading
+
+    import psycopg
+
+    from civiccrm import LocalKeyProvider
+
+    base = os.environ["CIVICCRM_TEST_POSTGRESQL_URL"]
+    schema = f"mail_{uuid.uuid4().hex[:12]}"
+    url = f"{base}{'&' if '?' in base else '?'}schema={schema}"
+    key = LocalKeyProvider.generate()
+    n = 6
+    all_looked = threading.Barrier(n)
+    results: list[Any] = []
+    errors: list[BaseException] = []
+
+    def take(i: int) -> None:
+        try:
+            with civiccrm.open(url, profile=springfield_path(), key=key) as crm:
+                _stopping_after_first_lookup(crm, lambda: all_looked.wait(timeout=120))
+                message = plain(f"message {i}", sender="new.sender@example.org", subject=f"{i}")
+                results.append(crm.mail.take(message, mailbox="zoning"))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    try:
+        with civiccrm.open(url, profile=springfield_path(), key=key) as setup:
+            setup.citizens.find(email="warm@example.org")  # the blind-index key, made once
+        threads = [threading.Thread(target=take, args=(i,)) for i in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert [r.created_party for r in results if r.created_party] == [True]
+        with civiccrm.open(url, profile=springfield_path(), key=key) as crm:
+            (citizen,) = crm.citizens.find(email="new.sender@example.org")
+            assert {citizen.id} == {r.party_id for r in results}
+            assert {None: n} == crm.storage.count("mail_receipt", [])
+    finally:
+        with psycopg.connect(base.split("?")[0]) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

@@ -43,6 +43,7 @@ from civiccrm.comms.mailbox import MailboxPoller, RawMail
 from civiccrm.errors import (
     AccessDeniedError,
     CivicCRMError,
+    ConflictError,
     IntegrityError,
     NotFoundError,
     PluginError,
@@ -63,9 +64,13 @@ from civiccrm.models import (
     PartyRef,
 )
 from civiccrm.models._mail import MailAttachment, MailOutcome, MailReceipt, QuarantinedMail
+from civiccrm.privacy.crypto import normalize_email_for_index
 from civiccrm.profile._mail import MailboxSettings
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
+    from civiccrm.adapters._base import Record
     from civiccrm.crm import CRM
 
 __all__ = ["MailResult", "MailService", "PollReport", "mail_key_id"]
@@ -743,7 +748,14 @@ class MailService:
         case, threaded_by, follows = self._thread(parsed, box, notes)
         party, new_address = self._sender(parsed.sender, box, notes)
         now = crm._now()
+        made_party = False
         with crm.transaction():
+            claim = None
+            if new_address is not None:
+                # Another poller may be making this sender's citizen right now: claim
+                # the address, then look again (inside the transaction, so after theirs).
+                claim = self._claim_sender(new_address, box, now)
+                party, new_address = self._sender(new_address, box, notes)
             if new_address is not None:
                 made = crm.citizens.create(
                     Citizen(
@@ -751,7 +763,7 @@ class MailService:
                         preferred_channel=Channel.EMAIL,
                     )
                 )
-                party = made.ref
+                party, made_party = made.ref, True
             opened = case is None
             if case is None:
                 case = self._open_case(parsed, box, party, follows)
@@ -802,6 +814,8 @@ class MailService:
                     ),
                     key=crm.keys.current(mail_key_id(retry.id), create=True),
                 )
+            if claim is not None:
+                crm.storage.delete(claim.kind, claim.id, expected_version=claim.version)
         if retry is not None:
             self._shred(retry)
         return MailResult(
@@ -809,11 +823,40 @@ class MailService:
             case_id=case.id,
             interaction_id=interaction.id,
             party_id=party.id if party is not None else None,
-            created_party=new_address is not None,
+            created_party=made_party,
             quarantine_id=retry.id if retry is not None else None,
             threaded_by=threaded_by,
             notes=tuple(notes),
         )
+
+    def _claim_sender(self, address: str, box: MailboxSettings, now: datetime) -> Record:
+        """
+        Claim an unknown sender's address for the rest of the transaction (call inside
+        it): a row keyed by a blind index of the normalised address, deleted before the
+        commit, so that two pollers about to make a citizen for the same new sender
+        take turns. On a backend whose transactions already run one at a time (SQLite,
+        memory) it never waits; on PostgreSQL the second insert waits for the first
+        transaction to end, and its look-up that follows then sees the citizen made.
+        A claim found in the way is a conflict: the message is taken again from the
+        start (``retry_on_conflict``).
+        """
+        from civiccrm._records import KINDS
+
+        crm = self._crm
+        key = crm._blind("mail_sender", normalize_email_for_index(address))
+        claim = MailReceipt(
+            id=crm._new_id(now),
+            key=key,
+            mailbox=box.name,
+            received_at=now,
+            outcome=MailOutcome.SKIPPED,
+            reason="claims an unknown sender's address while a citizen is made for it",
+        )
+        record = crm._to_record(claim)
+        try:
+            return crm.storage.put(record, expected_version=0)
+        except ValidationError:
+            raise ConflictError(KINDS[MailReceipt].name, record.id) from None
 
     def _open_case(
         self,
@@ -989,12 +1032,22 @@ class MailService:
         )
 
     def _raw_chunks(self, q: QuarantinedMail) -> Iterator[bytes]:
+        """
+        A quarantined message's bytes, chunk by chunk; checked against the entry's
+        SHA-256 when the last chunk is read (use none of them before the end).
+        """
         if q.resolved_at is not None:
             raise IntegrityError(
                 f"quarantined message {q.id} was {q.resolution}: its bytes are destroyed"
             )
         if q.spool_file is None:
-            yield base64.b64decode(q.raw)
+            data = base64.b64decode(q.raw)
+            if q.sha256 and hashlib.sha256(data).hexdigest() != q.sha256:
+                raise IntegrityError(
+                    f"quarantined message {q.id}: its bytes are not its entry's "
+                    "(their SHA-256 differs from the one on record)"
+                )
+            yield data
             return
         spool = self._spool()
         if spool is None:
@@ -1002,7 +1055,12 @@ class MailService:
                 f"quarantined message {q.id} is in a spool file this database has not"
             )
         try:
-            yield from read_spooled(spool / q.spool_file, self._crm.keys.get)
+            yield from read_spooled(
+                spool / q.spool_file,
+                self._crm.keys.get,
+                key_id=mail_key_id(q.id),
+                sha256=q.sha256,
+            )
         except FileNotFoundError:
             raise IntegrityError(
                 f"quarantined message {q.id}: its spool file {q.spool_file} is missing"

@@ -30,9 +30,13 @@ __all__ = ["MaildirPoller", "MboxPoller", "builtin_poller", "civiccrm_mailbox_po
 #: The maildir flag civiccrm sets on a message it has taken ("seen").
 SEEN: Final = "S"
 _TRASHED: Final = "T"
-#: The bytes of an mbox that vouch for its acknowledged position (so that a rotated or
-#: rewritten mbox is read from its start again).
+#: How many bytes of an mbox vouch for its acknowledged position: its first ones, and
+#: those just before the position (so that a rotated or rewritten mbox is read from its
+#: start again).
 _HEAD: Final = 4096
+#: The version of the mbox state file (version 1 kept no hash of the bytes before the
+#: position: such a state is not trusted, and the mbox is read from its start again).
+_STATE_VERSION: Final = 2
 
 
 def _raw(uid: str, size: int, opener: Any) -> RawMail:
@@ -50,7 +54,9 @@ class MaildirPoller:
     A maildir (``new/``, ``cur/``, ``tmp/``): the messages in ``new/``, and those in
     ``cur/`` without the seen flag (a mail client may have moved them there), oldest
     name first. Acknowledging moves a message to ``cur/`` with the seen flag (``S``),
-    by one atomic rename.
+    by one atomic rename of the file :meth:`messages` found (the maildir is listed
+    again only if a mail client moved it meanwhile): polling costs what is new, not
+    what was ever received.
 
     .. versionadded:: 0.1.0
     """
@@ -68,6 +74,8 @@ class MaildirPoller:
             raise ValidationError.at(
                 "spec", f"{self.path} is not a maildir: it has no {', '.join(missing)}/"
             )
+        #: Where each message the last :meth:`messages` gave was: uid -> (path, flags).
+        self._given: dict[str, tuple[Path, str]] = {}
 
     def __repr__(self) -> str:
         return f"MaildirPoller({str(self.path)!r})"
@@ -90,6 +98,7 @@ class MaildirPoller:
 
     def messages(self) -> Iterator[RawMail]:
         """The messages not taken yet."""
+        self._given = {}
         for key, path, flags in self._entries():
             if SEEN in flags or _TRASHED in flags:
                 continue
@@ -97,6 +106,7 @@ class MaildirPoller:
                 size = path.stat().st_size
             except FileNotFoundError:
                 continue  # taken meanwhile by another poller
+            self._given[key] = (path, flags)
 
             def opener(p: Path = path) -> BinaryIO:
                 return p.open("rb")
@@ -104,16 +114,30 @@ class MaildirPoller:
             yield _raw(key, size, opener)
 
     def acknowledge(self, uid: str) -> None:
-        """Move message ``uid`` to ``cur/`` with the seen flag (nothing if it is gone)."""
-        for key, path, flags in self._entries():
-            if key != uid:
-                continue
-            if path.parent.name == "cur" and SEEN in flags:
-                return
-            wanted = "".join(sorted(set(flags) | {SEEN}))
-            with contextlib.suppress(FileNotFoundError):
-                os.rename(path, self.path / "cur" / f"{key}{self.colon}2,{wanted}")
+        """
+        Move message ``uid`` to ``cur/`` with the seen flag (nothing if it is gone).
+        A message :meth:`messages` gave is renamed where it was given from; the maildir
+        is listed again only if it is no longer there (a mail client moved it, or set
+        a flag, meanwhile) or was not given by this poller.
+        """
+        given = self._given.pop(uid, None)
+        if given is not None and self._mark_seen(uid, *given):
             return
+        for key, path, flags in self._entries():
+            if key == uid:
+                self._mark_seen(key, path, flags)
+                return
+
+    def _mark_seen(self, key: str, path: Path, flags: str) -> bool:
+        """Rename one message into ``cur/`` with the seen flag; False if it is not there."""
+        if path.parent.name == "cur" and SEEN in flags:
+            return True
+        wanted = "".join(sorted(set(flags) | {SEEN}))
+        try:
+            os.rename(path, self.path / "cur" / f"{key}{self.colon}2,{wanted}")
+        except FileNotFoundError:
+            return False
+        return True
 
     def close(self) -> None:
         """Nothing to let go of."""
@@ -175,6 +199,37 @@ def _scan(f: BinaryIO, offset: int) -> list[tuple[int, int, int]]:
     return entries
 
 
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+_EMPTY: Final = _digest(b"")
+
+
+def _tail(f: BinaryIO, offset: int) -> str:
+    """The hash of the (up to) 4 KiB just before ``offset``."""
+    start = max(0, offset - _HEAD)
+    f.seek(start)
+    return _digest(f.read(offset - start))
+
+
+def _boundary(f: BinaryIO, offset: int, size: int) -> bool:
+    """
+    Whether ``offset`` is where a message of the mbox ends (as :func:`_scan` ends
+    them): the start of the file, or the end of a line followed by the end of the
+    file or by a ``From`` line, with at most one blank line between.
+    """
+    if offset == 0:
+        return True
+    f.seek(offset - 1)
+    if f.read(1) != b"\n":
+        return False
+    after = f.read(7)
+    if offset + len(after) == size and after in (b"", b"\n", b"\r\n"):
+        return True
+    return after.startswith((b"From ", b"\nFrom ", b"\r\nFrom "))
+
+
 class MboxPoller:
     """
     An mbox file, read from where the last acknowledged message ended: civiccrm never
@@ -183,8 +238,14 @@ class MboxPoller:
     beside it; written atomically). The mbox is locked, as the standard library's
     :mod:`mailbox` locks it, while new messages are looked for; if it cannot be locked
     (no write permission), a last message that does not end with a blank line is left
-    for the next poll (it may still be being written). A rotated or rewritten mbox is
-    read from its start again (receipts keep that from taking anything twice).
+    for the next poll (it may still be being written).
+
+    The position is trusted only if the mbox still vouches for it: its first 4 KiB and
+    the 4 KiB before the position are what they were, and the position is where a
+    message ended (the end of the file, or a ``From`` line, after at most the blank
+    line that separates messages, with a whole line before it). A rotated mbox, or one
+    rewritten by a mail client (a message expunged, flags written), is read from its
+    start again; receipts keep that from taking anything twice.
 
     .. versionadded:: 0.1.0
     """
@@ -199,36 +260,54 @@ class MboxPoller:
         self.state_path = (
             Path(state_path) if state_path is not None else Path(f"{self.path}.civiccrm.json")
         )
+        #: Where the messages acknowledged in order end, and its tail hash.
         self._through = 0
-        self._acked: set[int] = set()
+        self._through_tail = _EMPTY
+        #: Messages acknowledged out of order: start -> (stop, tail hash at stop).
+        self._acked: dict[int, tuple[int, str]] = {}
         self._found: list[tuple[int, int, int]] = []
+        #: The tail hash at each found message's end, taken while the mbox was locked.
+        self._tails: dict[int, str] = {}
+        #: The mbox's first bytes when it was last looked at (its head hash).
+        self._first = b""
         #: True when the last poll found the mbox locked by someone else.
         self.busy = False
 
     def __repr__(self) -> str:
         return f"MboxPoller({str(self.path)!r})"
 
-    def _head(self, f: BinaryIO, through: int) -> str:
-        f.seek(0)
-        return hashlib.sha256(f.read(min(through, _HEAD))).hexdigest()
-
     def _load_state(self, f: BinaryIO, size: int) -> None:
-        self._through, self._acked = 0, set()
+        """The saved position, if the mbox still vouches for it; else its start."""
+        self._through, self._through_tail, self._acked = 0, _EMPTY, {}
         try:
             state = json.loads(self.state_path.read_text(encoding="utf-8"))
+            if state.get("v") != _STATE_VERSION:
+                return  # an older state says too little to be trusted: from the start
             through = int(state["through"])
-            acked = {int(s) for s in state.get("acked", [])}
-            head = str(state["head"])
-        except (OSError, ValueError, KeyError, TypeError):
+            head, tail = str(state["head"]), str(state["tail"])
+            acked = {int(s): (int(e), str(t)) for s, e, t in state.get("acked", [])}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return  # no state yet (or damaged): from the start
-        if 0 <= through <= size and self._head(f, through) == head:
-            self._through, self._acked = through, {s for s in acked if s >= through}
+        if not 0 <= through <= size:
+            return
+        f.seek(0)
+        if _digest(f.read(min(through, _HEAD))) != head or _tail(f, through) != tail:
+            return
+        if not _boundary(f, through, size):
+            return
+        self._through, self._through_tail = through, tail
+        self._acked = {s: v for s, v in acked.items() if s >= through}
 
     def _save_state(self) -> None:
-        with self.path.open("rb") as f:
-            head = self._head(f, self._through)
+        head = _digest(self._first[: min(self._through, _HEAD)])
         data = json.dumps(
-            {"v": 1, "through": self._through, "head": head, "acked": sorted(self._acked)}
+            {
+                "v": _STATE_VERSION,
+                "through": self._through,
+                "head": head,
+                "tail": self._through_tail,
+                "acked": [[s, e, t] for s, (e, t) in sorted(self._acked.items())],
+            }
         )
         folder = self.state_path.parent
         fd, tmp = tempfile.mkstemp(prefix=".civiccrm-", dir=folder)
@@ -265,14 +344,23 @@ class MboxPoller:
                     f.seek(max(0, size - 2))
                     if not f.read(2).endswith(b"\n\n"):
                         found.pop()  # perhaps still being written
+                tails = {stop: _tail(f, stop) for _, _, stop in found}
+                f.seek(0)
+                first = f.read(_HEAD)
         finally:
             if locked:
                 box.unlock()
             box.close()
-        self._found = found
-        for start, content, stop in found:
-            if start in self._acked:
-                continue
+        self._found, self._tails, self._first = found, tails, first
+        for start, _, stop in found:
+            # Acknowledged before, if it is still the very message that was.
+            if start in self._acked and self._acked[start] != (stop, tails[stop]):
+                del self._acked[start]
+        # Decided now: acknowledging one of them moves the position past those after it.
+        waiting = [
+            (start, content, stop) for start, content, stop in found if start not in self._acked
+        ]
+        for start, content, stop in waiting:
 
             def opener(a: int = content, b: int = stop) -> BinaryIO:
                 return io.BufferedReader(_Range(self.path, a, b))
@@ -285,16 +373,17 @@ class MboxPoller:
             start = int(uid)
         except ValueError:
             return
-        if not any(s == start for s, _, _ in self._found):
+        ends = {s: stop for s, _, stop in self._found}
+        if start not in ends:
             return
-        self._acked.add(start)
+        self._acked[start] = (ends[start], self._tails[ends[start]])
         for s, _, stop in self._found:
             if s < self._through:
                 continue
             if s not in self._acked:
                 break
-            self._through = stop
-            self._acked.discard(s)
+            self._through, self._through_tail = stop, self._tails[stop]
+            del self._acked[s]
         self._save_state()
 
     def close(self) -> None:

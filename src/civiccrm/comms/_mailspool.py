@@ -8,7 +8,10 @@ constant memory): the STREAM construction of Hoang, Reyhanitabar, Rogaway and Vi
 chunk's nonce is a random prefix, the chunk's number and a last-chunk flag; every chunk
 is bound to the file's header (key id, generation, prefix), so that chunks cannot be
 reordered, dropped, moved to another file, or the file cut short without decryption
-failing. Destroying the data key makes the file unreadable.
+failing. The key id names the entry (``mail:<entry id>``) and is checked against the
+entry the file is read for, and the plaintext's SHA-256 against the entry's: a file
+copied over another entry's is refused, not served as that entry's message.
+Destroying the data key makes the file unreadable.
 
 File layout::
 
@@ -23,6 +26,7 @@ File layout::
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import struct
@@ -85,14 +89,27 @@ def write_spooled(path: Path, source: BinaryIO, key: DataKey) -> int:
     return total
 
 
-def read_spooled(path: Path, key_for: Callable[[str, int], DataKey | None]) -> Iterator[bytes]:
+def read_spooled(
+    path: Path,
+    key_for: Callable[[str, int], DataKey | None],
+    *,
+    key_id: str,
+    sha256: str = "",
+) -> Iterator[bytes]:
     """
     The plaintext of a spool file, chunk by chunk. ``key_for(key_id, generation)``
     gives the data key (None: destroyed).
 
+    The file must be the one written for ``key_id`` (its quarantine entry's key,
+    ``mail:<id>``): the key id in its header is compared with it before any key is
+    fetched, and every chunk is bound to that header. With ``sha256`` (the entry's
+    hash of the message), the plaintext's hash is checked once the last chunk is
+    read; a mismatch raises there, after the chunks before it were given, so a
+    caller must not use what it received until the iteration ends.
+
     Raises:
-        IntegrityError: the file is not a spool file, its key is destroyed, or it was
-            changed, cut short or moved.
+        IntegrityError: the file is not a spool file, belongs to another entry, its
+            key is destroyed, or it was changed, cut short or moved.
     """
     with path.open("rb") as f:
         magic = f.read(len(_MAGIC))
@@ -103,26 +120,40 @@ def read_spooled(path: Path, key_for: Callable[[str, int], DataKey | None]) -> I
         header = f.read(n_header)
         try:
             meta = json.loads(header)
-            key_id, generation = str(meta["key"]), int(meta["gen"])
+            found_id, generation = str(meta["key"]), int(meta["gen"])
             prefix, chunk_size = bytes.fromhex(meta["prefix"]), int(meta["chunk"])
         except (ValueError, KeyError, TypeError):
             raise IntegrityError(f"{path.name}: the spool file's header is damaged") from None
+        if found_id != key_id:
+            raise IntegrityError(
+                f"{path.name}: the spool file belongs to another quarantine entry "
+                "(it was copied or moved over this entry's file)"
+            )
         key = key_for(key_id, generation)
         if key is None:
             raise IntegrityError(f"{path.name}: its key was destroyed (the message is erased)")
         aead = AESGCM(key.secret)
         head = magic + size + header
+        digest = hashlib.sha256()
         n = 0
         sealed = f.read(chunk_size + _TAG)
         while True:
             following = f.read(chunk_size + _TAG)
             last = not following
             try:
-                yield aead.decrypt(_nonce(prefix, n, last), sealed, head)
+                chunk = aead.decrypt(_nonce(prefix, n, last), sealed, head)
             except InvalidTag:
                 raise IntegrityError(
                     f"{path.name}: the spool file was changed, cut short or moved"
                 ) from None
+            if sha256:
+                digest.update(chunk)
+                if last and digest.hexdigest() != sha256:
+                    raise IntegrityError(
+                        f"{path.name}: the message it holds is not its entry's "
+                        "(its SHA-256 differs from the one on record)"
+                    )
+            yield chunk
             if last:
                 return
             sealed, n = following, n + 1
