@@ -13,6 +13,7 @@ import pytest
 from civiccrm.adapters._memory import MemoryStorage
 from civiccrm.adapters._sqlite import SQLiteStorage
 from civiccrm.testing import (
+    AggregateConformance,
     AuditKeyConformance,
     BulkUpsertConformance,
     ConcurrencyConformance,
@@ -69,6 +70,10 @@ class TestMemoryPersistence(PersistenceConformance, MemoryFixtures):
     pass
 
 
+class TestMemoryAggregates(AggregateConformance, MemoryFixtures):
+    pass
+
+
 # --------------------------------------------------------------------------------------
 # sqlite:///
 
@@ -114,4 +119,8 @@ class TestSQLiteAuditAndKeys(AuditKeyConformance, SQLiteFixtures):
 
 
 class TestSQLitePersistence(PersistenceConformance, SQLiteFixtures):
+    pass
+
+
+class TestSQLiteAggregates(AggregateConformance, SQLiteFixtures):
     pass

@@ -181,3 +181,18 @@ def test_notify_example(tmp_path: Path) -> None:
     assert "comment kept as 'Quick work, thanks! Call me on <PHONE>.'" in out
     assert "case satisfaction: 5" in out
     assert len(list((tmp_path / "outbox").glob("*.eml"))) == 4
+
+
+def test_report_example(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "report.py"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    out = done.stdout
+    assert "cases opened                              60" in out
+    assert "survey response rate                   50.0%" in out
+    assert "charts: weekly-volume.png" in out
+    assert (tmp_path / "kpis.csv").exists()

@@ -462,7 +462,7 @@ def test_testing_exports_are_sorted_and_complete() -> None:
     exec("from civiccrm.testing import *", namespace)
     assert sorted(names) == sorted(k for k in namespace if k != "__builtins__")
     mixins = [n for n in names if n.endswith("Conformance")]
-    assert len(mixins) == 8
+    assert len(mixins) == 9
 
 
 def test_a_vendor_who_forgets_storage_factory_is_told_what_to_do(
@@ -507,5 +507,5 @@ def test_the_vendor_bootstrap_runs(pytester: pytest.Pytester, tmp_path: Path) ->
         """
     )
     result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider", "-rs")
-    result.assert_outcomes(passed=10, skipped=2)
+    result.assert_outcomes(passed=11, skipped=2)
     result.stdout.fnmatch_lines(["*needs capabilities.persistent*"])

@@ -57,6 +57,7 @@ from civiccrm.plugins import open_storage  # noqa: E402
 from civiccrm.profile import load_profile, springfield_path  # noqa: E402
 from civiccrm.testing import (  # noqa: E402
     CONFORMANCE_SCHEMA,
+    AggregateConformance,
     AuditKeyConformance,
     BulkUpsertConformance,
     ConcurrencyConformance,
@@ -163,6 +164,10 @@ class TestPostgreSQLAuditAndKeys(AuditKeyConformance, PostgreSQLFixtures):
 
 
 class TestPostgreSQLPersistence(PersistenceConformance, PostgreSQLFixtures):
+    pass
+
+
+class TestPostgreSQLAggregates(AggregateConformance, PostgreSQLFixtures):
     pass
 
 

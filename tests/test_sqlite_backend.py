@@ -113,14 +113,14 @@ def set_meta(path: Path, key: str, value: str) -> None:
 
 def test_is_a_storage_with_capabilities(storage: SQLiteStorage) -> None:
     assert isinstance(storage, Storage)
-    assert Capabilities(persistent=True, thread_safe=True, multi_process=True) == (
-        storage.capabilities
-    )
+    expected = Capabilities(persistent=True, thread_safe=True, multi_process=True, aggregates=True)
+    assert expected == storage.capabilities
     memory = SQLiteStorage("sqlite:///:memory:")
     try:
-        assert Capabilities(persistent=False, thread_safe=True, multi_process=False) == (
-            memory.capabilities
+        expected = Capabilities(
+            persistent=False, thread_safe=True, multi_process=False, aggregates=True
         )
+        assert expected == memory.capabilities
     finally:
         memory.close()
 

@@ -342,7 +342,14 @@ class KeyRing:
                 if not create:
                     raise IntegrityError(f"there is no key {key_id}")
                 key = DataKey(key_id=key_id, generation=1, secret=new_secret())
-                self._store(key_id, 1, {1: key})
+                add = getattr(self.storage, "add_key", None)
+                if add is None:
+                    self._store(key_id, 1, {1: key})
+                elif not add(key_id, self._blob_bytes(key_id, 1, {1: key})):
+                    # Another session made it a moment ago: seal with theirs, never
+                    # replace it (what they sealed would be lost).
+                    self._cache.pop(key_id, None)
+                    return self.current(key_id)
                 self._cache[key_id] = (1, {1: key})
                 return key
             if entry is None:

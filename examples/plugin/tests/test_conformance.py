@@ -56,6 +56,10 @@ class TestTracedPersistence(PersistenceConformance, TracedFixtures):  # noqa: F4
     pass
 
 
+class TestTracedAggregates(AggregateConformance, TracedFixtures):  # noqa: F405
+    pass
+
+
 def test_found_through_the_entry_point(tmp_path: Path) -> None:
     profile = civiccrm.profile.springfield_path()
     with civiccrm.open(f"traced+sqlite:///{tmp_path / 'x.db'}", profile=profile) as crm:

@@ -13,13 +13,18 @@ never imports psycopg.
 from typing import TYPE_CHECKING
 
 from civiccrm.adapters._base import (
+    Aggregate,
+    AggregateFunction,
+    AggregateRow,
     Capabilities,
     ColumnSpec,
     ColumnType,
     Cursor,
     Filter,
+    GroupBy,
     IndexSpec,
     KindSpec,
+    Measure,
     Op,
     Order,
     Page,
@@ -28,7 +33,9 @@ from civiccrm.adapters._base import (
     Scalar,
     Schema,
     Storage,
+    SupportsAggregates,
     Task,
+    TimeBucket,
     UpsertResult,
 )
 from civiccrm.adapters._memory import MemoryStorage
@@ -38,13 +45,18 @@ if TYPE_CHECKING:
     from civiccrm.adapters._postgresql import PostgreSQLStorage as PostgreSQLStorage
 
 __all__ = [
+    "Aggregate",
+    "AggregateFunction",
+    "AggregateRow",
     "Capabilities",
     "ColumnSpec",
     "ColumnType",
     "Cursor",
     "Filter",
+    "GroupBy",
     "IndexSpec",
     "KindSpec",
+    "Measure",
     "MemoryStorage",
     "Op",
     "Order",
@@ -55,7 +67,9 @@ __all__ = [
     "Scalar",
     "Schema",
     "Storage",
+    "SupportsAggregates",
     "Task",
+    "TimeBucket",
     "UpsertResult",
 ]
 

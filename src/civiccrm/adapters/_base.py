@@ -39,13 +39,18 @@ from typing import Literal, Protocol, TypeAlias, runtime_checkable
 import attrs
 
 __all__ = [
+    "Aggregate",
+    "AggregateFunction",
+    "AggregateRow",
     "Capabilities",
     "ColumnSpec",
     "ColumnType",
     "Cursor",
     "Filter",
+    "GroupBy",
     "IndexSpec",
     "KindSpec",
+    "Measure",
     "Op",
     "Order",
     "Page",
@@ -54,7 +59,9 @@ __all__ = [
     "Scalar",
     "Schema",
     "Storage",
+    "SupportsAggregates",
     "Task",
+    "TimeBucket",
     "UpsertResult",
 ]
 
@@ -280,6 +287,112 @@ class Task:
     lease_until: int
 
 
+#: What a :class:`Measure` computes.
+AggregateFunction: TypeAlias = Literal["count", "sum", "avg", "min", "max", "percentile"]
+
+#: A calendar unit that groups timestamps (:attr:`GroupBy.bucket`).
+TimeBucket: TypeAlias = Literal["day", "week"]
+
+
+@attrs.frozen
+class Measure:
+    """
+    One figure an :class:`Aggregate` computes for each group, over the group's records
+    that also match the measure's own ``where`` (all of them when it is empty):
+
+    - ``count``: with no column, how many records; with a column, how many non-NULL
+      values. An ``int``, 0 when there are none.
+    - ``sum``: the sum of the non-NULL values of an INTEGER (an ``int``, exact) or REAL
+      (a ``float``) column.
+    - ``avg``: that sum divided by the number of values, a ``float``.
+    - ``min``, ``max``: the least and greatest non-NULL value (TEXT in code point order).
+    - ``percentile``: the exact nearest-rank percentile ``fraction`` (0 < fraction <= 1)
+      of the non-NULL values: with ``n`` values sorted ascending, the ``k``-th, where
+      ``k = max(1, ceil(fraction * n))`` and the product is an IEEE double (as
+      PostgreSQL's ``percentile_disc`` computes it). Always one of the values.
+
+    Every function but ``count`` gives None when there are no values.
+
+    .. versionadded:: 0.1.0
+    """
+
+    #: The name of the figure in :attr:`AggregateRow.values` (unique in the query).
+    name: str
+    function: AggregateFunction
+    #: The column it reads; None only for ``count`` (count the records).
+    column: str | None = None
+    #: For ``percentile``: which one (0.5 is the median, 0.9 the 90th percentile).
+    fraction: float | None = None
+    #: Conditions on the records this measure counts, on top of the query's ``where``
+    #: (SQL's ``FILTER (WHERE ...)``).
+    where: tuple[Filter, ...] = ()
+
+
+@attrs.frozen
+class GroupBy:
+    """
+    One part of an aggregate's group key.
+
+    - By default, the column's value (NULL is a group of its own, ``None``).
+    - ``labels``: values mapped to labels (text); a value not listed (or NULL) is the
+      group ``None``. A department is its case types' label, for example.
+    - ``bucket``: an INTEGER timestamp column (microseconds since the epoch, UTC) by
+      the calendar ``day``, or the ISO ``week`` (Monday to Sunday), in which it falls
+      in ``time_zone``. The key is the ISO date (``"2026-03-09"``) of the bucket's
+      first day. Days follow the zone's clock, so a day of a daylight-saving change
+      is 23 or 25 hours long.
+    - ``bins``: a number column by ranges: ascending boundaries ``b1 < b2 < ...``; the
+      key is how many boundaries are at or below the value (0 below ``b1``, 1 from
+      ``b1`` to below ``b2`` ..., ``len(bins)`` from the last one up).
+
+    Only one of ``bucket``, ``labels`` and ``bins`` may be given.
+
+    .. versionadded:: 0.1.0
+    """
+
+    column: str
+    bucket: TimeBucket | None = None
+    #: An IANA time zone (``"America/Chicago"``) for ``bucket``.
+    time_zone: str = "UTC"
+    #: ``(value, label)`` pairs; empty for the values themselves.
+    labels: tuple[tuple[Scalar, str], ...] = ()
+    #: Ascending range boundaries; empty for the values themselves.
+    bins: tuple[int | float, ...] = ()
+
+
+@attrs.frozen
+class Aggregate:
+    """
+    An aggregate query over one kind of record: the records matching every filter of
+    ``where``, grouped by the ``group_by`` keys, each group giving every measure.
+
+    Without ``group_by`` the answer is exactly one row, with key ``()``, even when no
+    record matches (counts 0, the other measures None). With it, there is one row for
+    each key that at least one matching record has, in ascending key order (``None``
+    last in each part of the key).
+
+    .. versionadded:: 0.1.0
+    """
+
+    kind: str
+    measures: tuple[Measure, ...]
+    where: tuple[Filter, ...] = ()
+    group_by: tuple[GroupBy, ...] = ()
+
+
+@attrs.frozen
+class AggregateRow:
+    """
+    One group of an aggregate query's answer: its key (one value per
+    :class:`GroupBy`) and its figures by measure name.
+
+    .. versionadded:: 0.1.0
+    """
+
+    key: tuple[Scalar, ...]
+    values: Mapping[str, Scalar]
+
+
 @attrs.frozen
 class Capabilities:
     """
@@ -295,6 +408,12 @@ class Capabilities:
     thread_safe: bool = False
     #: Several processes or hosts may write the same database at once.
     multi_process: bool = False
+    #: It answers aggregate queries itself: it has an ``aggregate`` method (see
+    #: :class:`SupportsAggregates`). Without it, callers stream the columns they need and
+    #: compute the same figures in Python.
+    #:
+    #: .. versionadded:: 0.1.0
+    aggregates: bool = False
 
 
 @runtime_checkable
@@ -420,6 +539,18 @@ class Storage(Protocol):
         """
         ...
 
+    def add_key(self, key_id: str, wrapped: bytes) -> bool:
+        """
+        Store a wrapped data key only if no key of that id is stored, durably, now (like
+        :meth:`put_key`); whether it was stored. Atomic: of two sessions or processes
+        adding the same key at once, exactly one stores it, and the other reads it
+        back. The CRM makes new keys with it, so that a key made twice at once is never
+        replaced (what was sealed with the first would be lost).
+
+        .. versionadded:: 0.1.0
+        """
+        ...
+
     def get_key(self, key_id: str) -> bytes | None:
         """A wrapped data key, or None."""
         ...
@@ -448,4 +579,27 @@ class Storage(Protocol):
 
     def close(self) -> None:
         """Release connections and files. The backend is unusable afterwards."""
+        ...
+
+
+@runtime_checkable
+class SupportsAggregates(Protocol):
+    """
+    **Protocol:** the optional aggregate capability of a storage backend. A backend
+    that has it says so with ``capabilities.aggregates = True``; the conformance suite's
+    :class:`~civiccrm.testing.AggregateConformance` proves it gives the figures that
+    :mod:`civiccrm.adapters._aggregate`'s Python evaluation gives.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def aggregate(self, queries: Sequence[Aggregate]) -> list[tuple[AggregateRow, ...]]:
+        """
+        Answer each query (see :class:`Aggregate` and :class:`Measure` for the exact
+        meaning), in order, all from one consistent snapshot of the data, so that the
+        figures of a report agree with each other. Raises
+        :class:`~civiccrm.errors.ValidationError` naming the query and field of an
+        unknown kind or column, a measure that does not fit its column, a bad time
+        zone; nothing is computed then.
+        """
         ...

@@ -28,8 +28,10 @@ from typing import TYPE_CHECKING, Final
 
 import attrs
 
-from civiccrm.adapters import _evaluate
+from civiccrm.adapters import _aggregate, _evaluate
 from civiccrm.adapters._base import (
+    Aggregate,
+    AggregateRow,
     Capabilities,
     Filter,
     KindSpec,
@@ -151,7 +153,9 @@ class MemoryStorage:
         if not url.startswith("memory://"):
             raise ValidationError.at("url", f"not a memory:// URL: {url!r}")
         self.url = url
-        self.capabilities = Capabilities(persistent=False, thread_safe=True, multi_process=False)
+        self.capabilities = Capabilities(
+            persistent=False, thread_safe=True, multi_process=False, aggregates=True
+        )
         self._lock = threading.RLock()
         self._depth = 0
         self._closed = False
@@ -463,6 +467,28 @@ class MemoryStorage:
                 raise ValidationError(problems, record_type=f"{kind} count")
             return _evaluate.count(self._state.records[kind].values(), where, group_by=group_by)
 
+    def aggregate(self, queries: Sequence[Aggregate]) -> list[tuple[AggregateRow, ...]]:
+        """
+        Answer aggregate queries (see :class:`~civiccrm.adapters._base.Aggregate`), in
+        Python, under the lock: one snapshot, one pass over each kind's records.
+        """
+        with self._lock:
+            self._check_open()
+            kinds = self._state.kinds
+            _aggregate.check(kinds.get, queries)
+            answers: dict[int, tuple[AggregateRow, ...]] = {}
+            by_kind: dict[str, list[int]] = {}
+            for i, q in enumerate(queries):
+                by_kind.setdefault(q.kind, []).append(i)
+            for kind, positions in by_kind.items():
+                rows = (r.columns for r in self._state.records[kind].values())
+                batch = [queries[i] for i in positions]
+                for i, answer in zip(
+                    positions, _aggregate.evaluate(kinds[kind], batch, rows), strict=True
+                ):
+                    answers[i] = answer
+            return [answers[i] for i in range(len(queries))]
+
     # ----------------------------------------------------------------------------------
     # Work queue
 
@@ -557,6 +583,15 @@ class MemoryStorage:
         with self._lock:
             self._check_open()
             self._keys[key_id] = bytes(wrapped)
+
+    def add_key(self, key_id: str, wrapped: bytes) -> bool:
+        """Store a wrapped data key only if none of that id is stored; whether it was."""
+        with self._lock:
+            self._check_open()
+            if key_id in self._keys:
+                return False
+            self._keys[key_id] = bytes(wrapped)
+            return True
 
     def get_key(self, key_id: str) -> bytes | None:
         """A wrapped data key, or None."""

@@ -65,7 +65,10 @@ except ImportError as _exc:  # pragma: no cover - depends on the installed extra
         "pip install 'civiccrm[postgresql]'"
     ) from _exc
 
+from civiccrm.adapters import _aggregate
 from civiccrm.adapters._base import (
+    Aggregate,
+    AggregateRow,
     Capabilities,
     ColumnSpec,
     ColumnType,
@@ -886,7 +889,9 @@ class PostgreSQLStorage:
         self._target = target
         self.url = target.redacted
         self.schema = target.schema
-        self.capabilities = Capabilities(persistent=True, thread_safe=True, multi_process=True)
+        self.capabilities = Capabilities(
+            persistent=True, thread_safe=True, multi_process=True, aggregates=True
+        )
         if isinstance(min_size, bool) or not isinstance(min_size, int) or min_size < 0:
             raise ValidationError.at("min_size", "must be an integer, 0 or more")
         if (
@@ -1814,6 +1819,42 @@ class PostgreSQLStorage:
             ).fetchall()
         return {r[0]: int(r[1]) for r in rows}
 
+    def aggregate(self, queries: Sequence[Aggregate]) -> list[tuple[AggregateRow, ...]]:
+        """
+        Answer aggregate queries (see :class:`~civiccrm.adapters._base.Aggregate`), one
+        statement each (exact percentiles by ``percentile_disc``), in one REPEATABLE
+        READ transaction (or the caller's), so that they see one snapshot.
+        """
+
+        def spec_of(kind: str) -> KindSpec | None:
+            k = self._kinds.get(kind)
+            return None if k is None else k.spec
+
+        try:
+            _aggregate.check(spec_of, queries)
+        except ValidationError:
+            self._reload_kinds()  # another process may have migrated
+            _aggregate.check(spec_of, queries)
+        own = self._state().conn is None
+        with self._conn("aggregate") as conn:
+            if own:
+                conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            try:
+                answers = _aggregate.answer(
+                    spec_of,
+                    lambda kind: self._kinds[kind].table,
+                    queries,
+                    _aggregate.POSTGRESQL,
+                    lambda sql, params: conn.execute(sql, params).fetchall(),
+                )
+            except BaseException:
+                if own:
+                    self._rollback(conn)
+                raise
+            if own:
+                conn.execute("COMMIT")
+            return answers
+
     # ----------------------------------------------------------------------------------
     # Work queue
 
@@ -1980,6 +2021,26 @@ class PostgreSQLStorage:
         items = wrapped_keys(keys)
         if items:
             self._store_keys(items)
+
+    def add_key(self, key_id: str, wrapped: bytes) -> bool:
+        """
+        Store a wrapped data key only if none of that id is stored (not even an erased
+        one), durably, now; whether it was stored. Of two sessions adding one key at
+        once, exactly one wins.
+        """
+        if not isinstance(key_id, str) or not key_id:
+            raise ValidationError.at("key_id", "a key id is a non-empty string")
+        if not isinstance(wrapped, bytes | bytearray | memoryview):
+            raise ValidationError.at(
+                "wrapped", f"a wrapped key is bytes, not {type(wrapped).__name__}"
+            )
+        with self._keys("store a key") as conn:
+            cur = conn.execute(
+                f"INSERT INTO {self._s}.civiccrm_keys (key_id, wrapped) VALUES (%s, %s)"
+                " ON CONFLICT (key_id) DO NOTHING",
+                (key_id, bytes(wrapped)),
+            )
+            return cur.rowcount == 1
 
     def _store_keys(self, items: list[tuple[str, bytes]]) -> None:
         latest = {k: bytes(w) for k, w in items}  # the last one of an id wins

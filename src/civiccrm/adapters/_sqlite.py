@@ -44,7 +44,10 @@ from typing import Any, Final
 
 import attrs
 
+from civiccrm.adapters import _aggregate
 from civiccrm.adapters._base import (
+    Aggregate,
+    AggregateRow,
     Capabilities,
     ColumnSpec,
     ColumnType,
@@ -86,6 +89,10 @@ _DEFAULT_BUSY_TIMEOUT: Final = 30.0
 _IN_CHUNK: Final = 500
 #: Records per executemany in bulk_upsert (bounds memory for huge iterables).
 _BULK_CHUNK: Final = 5000
+#: Connection settings for the length of an ``aggregate`` call: map the file into
+#: memory (SQLite caps the size at its compile-time maximum), and give temporary
+#: tables 128 MiB of page cache.
+_AGGREGATE_PRAGMAS: Final = {"mmap_size": 2**40, "temp.cache_size": -131_072}
 
 _IDENT: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}\Z")
 _RESERVED: Final = frozenset({"id", "version", "doc", "rowid", "oid", "_rowid_"})
@@ -634,7 +641,10 @@ class SQLiteStorage:
         self.path = _parse_url(url)
         self.memory = self.path == _MEMORY
         self.capabilities = Capabilities(
-            persistent=not self.memory, thread_safe=True, multi_process=not self.memory
+            persistent=not self.memory,
+            thread_safe=True,
+            multi_process=not self.memory,
+            aggregates=True,
         )
         self.busy_timeout = float(busy_timeout)
         self.journal_mode = "memory"
@@ -1487,6 +1497,44 @@ class SQLiteStorage:
             ).fetchall()
         return {r[0]: r[1] for r in rows}
 
+    def aggregate(self, queries: Sequence[Aggregate]) -> list[tuple[AggregateRow, ...]]:
+        """
+        Answer aggregate queries (see :class:`~civiccrm.adapters._base.Aggregate`) in
+        one read transaction. Two or more queries of a kind first copy the columns they
+        read into a temporary table, so that the kind's table is scanned once; exact
+        percentiles are ``ROW_NUMBER()`` window queries (see
+        :mod:`civiccrm.adapters._aggregate`). For the call, the connection reads the
+        file through a memory map and gives temporary tables a larger page cache (both
+        settings are put back afterwards): a scan of a large table is CPU-bound.
+        """
+
+        def spec_of(kind: str) -> KindSpec | None:
+            k = self._kinds.get(kind)
+            return None if k is None else k.spec
+
+        try:
+            _aggregate.check(spec_of, queries)
+        except ValidationError:
+            self._reload_kinds()  # another process may have migrated
+            _aggregate.check(spec_of, queries)
+        with self._guard("aggregate") as conn:
+            settings = {p: conn.execute(f"PRAGMA {p}").fetchone()[0] for p in _AGGREGATE_PRAGMAS}
+            for pragma, value in _AGGREGATE_PRAGMAS.items():
+                conn.execute(f"PRAGMA {pragma} = {value}")
+            try:
+                with self._read("aggregate"):
+                    return _aggregate.answer(
+                        spec_of,
+                        lambda kind: self._kinds[kind].table,
+                        queries,
+                        _aggregate.SQLITE,
+                        lambda sql, params: conn.execute(sql, params).fetchall(),
+                        temp='temp."civiccrm_aggregate"',
+                    )
+            finally:
+                for pragma, value in settings.items():
+                    conn.execute(f"PRAGMA {pragma} = {int(value)}")
+
     # ----------------------------------------------------------------------------------
     # Work queue
 
@@ -1598,6 +1646,14 @@ class SQLiteStorage:
         durably, now: not part of any open transaction.
         """
         self._keys.put(key_id, wrapped)
+
+    def add_key(self, key_id: str, wrapped: bytes) -> bool:
+        """
+        Store a wrapped data key only if none of that id is stored (not even an erased
+        one), durably, now; whether it was stored. Of two processes adding one key at
+        once, exactly one wins.
+        """
+        return self._keys.add(key_id, wrapped)
 
     def put_keys(self, keys: Sequence[tuple[str, bytes]]) -> None:
         """Store many wrapped keys at once, all or none, durably, now."""

@@ -107,6 +107,33 @@ class SQLiteKeyStore:
                 (key_id, bytes(wrapped)),
             )
 
+    def add(self, key_id: str, wrapped: bytes) -> bool:
+        """Store ``wrapped`` under ``key_id`` only if no key of that id is stored (not
+        even an erased one), durably, now; whether it was stored. Atomic across
+        processes: of two sessions adding the same key at once, one wins."""
+        if not isinstance(key_id, str) or not key_id:
+            raise ValidationError.at("key_id", "a key id is a non-empty string")
+        if not isinstance(wrapped, bytes | bytearray | memoryview):
+            raise ValidationError.at("wrapped", f"a wrapped key is bytes, not {type(wrapped)}")
+        with self._lock:
+            if self.path is None:
+                self._check_open()
+                if key_id in self._memory:
+                    return False
+                self._memory[key_id] = bytes(wrapped)
+                return True
+            try:
+                cur = self._connection().execute(
+                    "INSERT INTO civiccrm_keys (key_id, wrapped) VALUES (?, ?)"
+                    " ON CONFLICT (key_id) DO NOTHING",
+                    (key_id, bytes(wrapped)),
+                )
+            except sqlite3.Error as exc:
+                raise StorageError(
+                    f"store a key in {self.path} failed: {exc}", backend=_BACKEND
+                ) from exc
+            return bool(cur.rowcount)
+
     def put_many(self, keys: Sequence[tuple[str, bytes]]) -> None:
         """Store many wrapped keys in one transaction, durably, now."""
         items = wrapped_keys(keys)

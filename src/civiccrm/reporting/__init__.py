@@ -1,17 +1,47 @@
-"""Reports: KPIs over any period and slice (stub; being built)."""
+"""
+civiccrm.reporting: KPIs over any period and slice (``crm.reports``).
 
-from __future__ import annotations
+Volume and weekly trend, backlog and aging, first-response and resolution times
+(median and p90 in business time), SLA compliance, reopen rate, cases per agent,
+satisfaction and channel mix: computed by the storage backend's aggregate queries
+where it has them, from streamed columns otherwise, and returned as typed results
+(:class:`KpiReport`) that turn into CSV, JSON, a text table and PNG charts.
+``docs/reporting.md`` defines every figure.
 
-from typing import TYPE_CHECKING
+Reports read indexed columns only, never a record's document: they read and decrypt
+no personal data.
 
-if TYPE_CHECKING:
-    from civiccrm.crm import CRM
+.. versionadded:: 0.1.0
+"""
 
-__all__ = ["ReportService"]
+from civiccrm.reporting._model import (
+    AGING_BUCKETS,
+    AgentCount,
+    AgingCount,
+    ChannelCount,
+    Dimension,
+    GroupKpis,
+    KpiReport,
+    Kpis,
+    ReportSlice,
+    Satisfaction,
+    TimeKpi,
+    WeekCount,
+)
+from civiccrm.reporting._service import ReportService
 
-
-class ReportService:
-    """``crm.reports``."""
-
-    def __init__(self, crm: CRM) -> None:
-        self._crm = crm
+__all__ = [
+    "AGING_BUCKETS",
+    "AgentCount",
+    "AgingCount",
+    "ChannelCount",
+    "Dimension",
+    "GroupKpis",
+    "KpiReport",
+    "Kpis",
+    "ReportService",
+    "ReportSlice",
+    "Satisfaction",
+    "TimeKpi",
+    "WeekCount",
+]

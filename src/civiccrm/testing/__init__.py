@@ -5,8 +5,9 @@ proves a backend with the very tests civiccrm runs against its own.
 The suite is a set of pytest mixins, one per concern, plus :class:`StorageFixtures`,
 whose ``storage_factory`` fixture you override to open your backend. Tests ask the
 backend's :class:`~civiccrm.adapters._base.Capabilities` what it can do (``persistent``,
-``thread_safe``, ``multi_process``) and skip, naming the capability, when it cannot;
-they never look at backend names. The whole bootstrap is one test file::
+``thread_safe``, ``multi_process``, ``aggregates``) and skip, naming the capability,
+when it cannot; they never look at backend names. The whole bootstrap is one test
+file::
 
     # tests/test_conformance.py in your plugin's repository
     import pytest
@@ -35,6 +36,7 @@ they never look at backend names. The whole bootstrap is one test file::
     class TestMyWorkQueue(WorkQueueConformance, MyFixtures): pass
     class TestMyAuditAndKeys(AuditKeyConformance, MyFixtures): pass
     class TestMyPersistence(PersistenceConformance, MyFixtures): pass
+    class TestMyAggregates(AggregateConformance, MyFixtures): pass
 
 Before each test the suite migrates :data:`CONFORMANCE_SCHEMA` into the fresh backend,
 and it closes every backend it opened afterwards. New releases of civiccrm add tests to
@@ -50,6 +52,7 @@ import pytest
 # The mixins' plain asserts should explain themselves in a vendor's test run, as a test
 # module's do: ask pytest to rewrite them (before the submodules are imported).
 pytest.register_assert_rewrite(
+    "civiccrm.testing._aggregate",
     "civiccrm.testing._audit_keys",
     "civiccrm.testing._bulk",
     "civiccrm.testing._concurrency",
@@ -61,6 +64,7 @@ pytest.register_assert_rewrite(
     "civiccrm.testing._transactions",
 )
 
+from civiccrm.testing._aggregate import AggregateConformance  # noqa: E402
 from civiccrm.testing._audit_keys import AuditKeyConformance  # noqa: E402
 from civiccrm.testing._bulk import BulkUpsertConformance  # noqa: E402
 from civiccrm.testing._concurrency import ConcurrencyConformance  # noqa: E402
@@ -78,6 +82,7 @@ from civiccrm.testing._queue import WorkQueueConformance  # noqa: E402
 from civiccrm.testing._transactions import TransactionConformance  # noqa: E402
 
 __all__ = [
+    "AggregateConformance",
     "AuditKeyConformance",
     "BulkUpsertConformance",
     "CONFORMANCE_SCHEMA",

@@ -9,6 +9,8 @@ from contextlib import AbstractContextManager
 from typing import TypeVar
 
 from civiccrm.adapters import (
+    Aggregate,
+    AggregateRow,
     Capabilities,
     Filter,
     Page,
@@ -17,6 +19,7 @@ from civiccrm.adapters import (
     Scalar,
     Schema,
     Storage,
+    SupportsAggregates,
     Task,
     UpsertResult,
 )
@@ -129,6 +132,16 @@ class TracedStorage:
 
     def put_key(self, key_id: str, wrapped: bytes) -> None:
         self._timed("put_key", lambda: self.inner.put_key(key_id, wrapped))
+
+    def add_key(self, key_id: str, wrapped: bytes) -> bool:
+        return self._timed("add_key", lambda: self.inner.add_key(key_id, wrapped))
+
+    def aggregate(self, queries: Sequence[Aggregate]) -> list[tuple[AggregateRow, ...]]:
+        # Offered only when the wrapped backend has it (its capabilities say so).
+        inner = self.inner
+        if not isinstance(inner, SupportsAggregates):
+            raise NotImplementedError("the wrapped backend has no aggregates")
+        return self._timed("aggregate", lambda: inner.aggregate(queries))
 
     def put_keys(self, keys: Sequence[tuple[str, bytes]]) -> None:
         self._timed("put_keys", lambda: self.inner.put_keys(keys))
