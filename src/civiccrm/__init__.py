@@ -39,6 +39,7 @@ from civiccrm.errors import (
 )
 from civiccrm.hookspecs import hookimpl
 from civiccrm.profile import Profile, load_profile, parse_profile
+from civiccrm.reporting import Dimension, KpiReport
 
 __all__ = [
     "CRM",
@@ -50,6 +51,7 @@ __all__ = [
     "CivicCRMError",
     "Clock",
     "ConflictError",
+    "Dimension",
     "ErasureDecision",
     "ExportResult",
     "FixedClock",
@@ -57,6 +59,7 @@ __all__ = [
     "ImportResult",
     "IntegrityError",
     "KeyProvider",
+    "KpiReport",
     "LocalKeyProvider",
     "NotFoundError",
     "PluginError",
