@@ -311,3 +311,25 @@ def test_a_public_portal_answers_and_an_analyst_reads_no_comments(
         with pytest.raises(AccessDeniedError):
             crm.surveys.for_case(case.id)
         assert crm.cases.get(case.id).satisfaction == 5
+
+
+def test_a_reply_quoting_the_survey_link_does_not_store_the_token(crm: CRM) -> None:
+    """A citizen's reply to the resolution email quotes its survey link: the inbound
+    interaction keeps the placeholder, never the live token."""
+    ana = _ana(crm)
+    case = _resolved(crm, ana)
+    token = _token(crm, case)
+    reply = (
+        "From: ana@example.org\r\nSubject: Re: [SR-2026-000777] resolved\r\n\r\n"
+        "Thanks!\r\n\r\n> Tell us how we did:\r\n"
+        f"> https://springfield.example.gov/survey?t={token}\r\n"
+        "> Ref ABCDEFGHIJKLMNOPQRSTUVWXYZ012345 is not a token.\r\n"
+    )
+    taken = crm.mail.take(reply.encode(), mailbox="zoning")
+    assert taken.case_id == case.id
+    (inbound,) = [i for i in crm.interactions.for_case(case.id) if i.id == taken.interaction_id]
+    assert inbound.body is not None
+    assert token not in inbound.body
+    assert "survey?t=[survey token]" in inbound.body
+    assert "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345" in inbound.body
+    assert crm.surveys.check(token).case_id == case.id  # still answerable by its owner

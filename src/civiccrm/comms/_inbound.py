@@ -39,6 +39,7 @@ from civiccrm.comms._mailparse import (
     parse_message,
 )
 from civiccrm.comms._mailspool import read_spooled, write_spooled
+from civiccrm.comms._surveys import TOKEN_PLACEHOLDER, token_hash
 from civiccrm.comms.mailbox import MailboxPoller, RawMail
 from civiccrm.errors import (
     AccessDeniedError,
@@ -149,6 +150,10 @@ class PollReport:
     def taken(self) -> int:
         """Messages stored as interactions (opened a case or threaded to one)."""
         return self.opened + self.threaded
+
+
+#: A survey token's shape (32 URL-safe base64 characters), standing alone.
+_TOKEN_RE: Final = re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{32}(?![A-Za-z0-9_-])")
 
 
 def _no_key(_key_id: str, _generation: int) -> None:
@@ -286,6 +291,22 @@ class MailService:
             left=left,
             quarantine_ids=tuple(quarantined),
         )
+
+    def _without_survey_tokens(self, text: str) -> str:
+        """``text`` with every live survey token in it replaced by the placeholder: a
+        citizen replying to a resolution email quotes its survey link, and a stored
+        token would let whoever reads the reply answer the survey in their name."""
+        if not text:
+            return text
+        storage = self._crm.storage
+
+        def scrub(match: re.Match[str]) -> str:
+            token = match.group(0)
+            if storage.get_by_key("survey", token_hash(token)) is not None:
+                return TOKEN_PLACEHOLDER
+            return token
+
+        return _TOKEN_RE.sub(scrub, text)
 
     def take(self, message: bytes | RawMail, *, mailbox: str) -> MailResult:
         """
@@ -776,7 +797,7 @@ class MailService:
                     party=party,
                     case_id=case.id,
                     subject=parsed.subject,
-                    body=parsed.body or None,
+                    body=self._without_survey_tokens(parsed.body) or None,
                     external_id=parsed.message_id,
                 )
             )
