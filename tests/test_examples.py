@@ -110,7 +110,8 @@ def test_retention_example(tmp_path: Path) -> None:
         timeout=300,
     )
     out = done.stdout
-    assert "plan: 54 due, 37 held" in out
+    assert "plan: 54 due, 41 held" in out
+    assert "audit-trail: {'held': 4, 'not_due': 1}" in out
     assert "run 2026-11: 54 disposed of" in out
     assert "the same run again disposes of nothing more: 54" in out
     assert "erasure of Bo: refused (legal_claims, legal_obligation)" in out
