@@ -73,3 +73,32 @@ def test_the_blind_index_key_made_at_once_is_one_key(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'fresh.db'}"
     secrets = _at_once(url, 4, INDEX_KEY)
     assert len(set(secrets)) == 1
+
+
+def test_a_batch_of_keys_never_replaces_one_made_meanwhile() -> None:
+    """A bulk import's keys (``current_many``): one made by another session between
+    this session's read and its write is used as it is, not replaced."""
+    from civiccrm._keys import KeyRing
+    from civiccrm.adapters import MemoryStorage
+
+    storage = MemoryStorage()
+    a = KeyRing(storage, KEK)
+    b = KeyRing(storage, KEK)
+    real = storage.get_keys
+    reads = 0
+
+    def read_before_a_wrote(ids: object) -> dict[str, bytes]:
+        nonlocal reads
+        reads += 1
+        if reads == 1:
+            made = a.current("party:x", create=True)
+            assert made.secret
+            return {}  # what b read, a moment before a stored its key
+        return real(ids)  # type: ignore[arg-type]
+
+    storage.get_keys = read_before_a_wrote  # type: ignore[method-assign]
+    keys = b.current_many(["party:x", "party:y"])
+    storage.get_keys = real  # type: ignore[method-assign]
+    assert keys["party:x"].secret == a.current("party:x").secret
+    assert KeyRing(storage, KEK).current("party:x").secret == keys["party:x"].secret
+    assert KeyRing(storage, KEK).current("party:y").secret == keys["party:y"].secret

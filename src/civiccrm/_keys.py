@@ -341,17 +341,7 @@ class KeyRing:
             if entry is False:
                 if not create:
                     raise IntegrityError(f"there is no key {key_id}")
-                key = DataKey(key_id=key_id, generation=1, secret=new_secret())
-                add = getattr(self.storage, "add_key", None)
-                if add is None:
-                    self._store(key_id, 1, {1: key})
-                elif not add(key_id, self._blob_bytes(key_id, 1, {1: key})):
-                    # Another session made it a moment ago: seal with theirs, never
-                    # replace it (what they sealed would be lost).
-                    self._cache.pop(key_id, None)
-                    return self.current(key_id)
-                self._cache[key_id] = (1, {1: key})
-                return key
+                return self.current_many([key_id])[key_id]
             if entry is None:
                 raise PolicyError(f"{key_id} was erased: its data can no longer be written")
             assert not isinstance(entry, bool)
@@ -361,7 +351,8 @@ class KeyRing:
     def current_many(self, key_ids: Iterable[str]) -> dict[str, DataKey]:
         """
         The current keys of ``key_ids``, the missing ones made and stored together (one
-        ``put_keys``): what a bulk import needs for a batch.
+        ``add_keys``): what a bulk import needs for a batch. A key another session made
+        meanwhile is used as it is, never replaced.
 
         Raises:
             PolicyError: one of them was erased.
@@ -387,10 +378,31 @@ class KeyRing:
                 assert not isinstance(entry, bool)
                 out[key_id] = entry[1][entry[0]]
             if new:
-                self.storage.put_keys([(k, self._blob_bytes(k, 1, {1: v})) for k, v in new.items()])
-                for k, v in new.items():
-                    self._cache[k] = (1, {1: v})
-                out.update(new)
+                blobs = [(k, self._blob_bytes(k, 1, {1: v})) for k, v in new.items()]
+                add = getattr(self.storage, "add_keys", None)
+                if add is None:  # a backend older than add_keys
+                    self.storage.put_keys(blobs)
+                    added = set(new)
+                else:
+                    added = add(blobs)
+                for k in added:
+                    self._cache[k] = (1, {1: new[k]})
+                    out[k] = new[k]
+                # Keys another session made a moment ago: seal with theirs, never
+                # replace them (what they sealed would be lost).
+                lost = [k for k in new if k not in added]
+                if lost:
+                    theirs = self.storage.get_keys(lost)
+                    for k in lost:
+                        if k not in theirs:
+                            raise IntegrityError(
+                                f"the key store refused to add {k}, yet has no such key"
+                            )
+                        self._cache[k] = self._open_blob(k, self._parse(k, theirs[k]))
+                        entry = self._cache[k]
+                        if entry is None:
+                            raise PolicyError(f"{k} was erased: its data can no longer be written")
+                        out[k] = entry[1][entry[0]]
         return out
 
     def prefetch(self, key_ids: Iterable[str]) -> None:

@@ -539,13 +539,13 @@ class Storage(Protocol):
         """
         ...
 
-    def add_key(self, key_id: str, wrapped: bytes) -> bool:
+    def add_keys(self, keys: Sequence[tuple[str, bytes]]) -> set[str]:
         """
-        Store a wrapped data key only if no key of that id is stored, durably, now (like
-        :meth:`put_key`); whether it was stored. Atomic: of two sessions or processes
-        adding the same key at once, exactly one stores it, and the other reads it
-        back. The CRM makes new keys with it, so that a key made twice at once is never
-        replaced (what was sealed with the first would be lost).
+        Store each wrapped data key whose id is not stored yet, durably, now (like
+        :meth:`put_keys`); return the ids it stored. Atomic per key: of two sessions or
+        processes adding the same key at once, exactly one stores it, and the other
+        reads it back. The CRM makes new keys with it, so that a key made twice at once
+        is never replaced (what was sealed with the first would be lost).
 
         .. versionadded:: 0.1.0
         """

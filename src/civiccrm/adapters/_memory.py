@@ -584,14 +584,17 @@ class MemoryStorage:
             self._check_open()
             self._keys[key_id] = bytes(wrapped)
 
-    def add_key(self, key_id: str, wrapped: bytes) -> bool:
-        """Store a wrapped data key only if none of that id is stored; whether it was."""
+    def add_keys(self, keys: Sequence[tuple[str, bytes]]) -> set[str]:
+        """Store each wrapped key of an id not stored yet; the ids it stored."""
+        items = wrapped_keys(keys)
         with self._lock:
             self._check_open()
-            if key_id in self._keys:
-                return False
-            self._keys[key_id] = bytes(wrapped)
-            return True
+            added: set[str] = set()
+            for key_id, wrapped in items:
+                if key_id not in self._keys:
+                    self._keys[key_id] = bytes(wrapped)
+                    added.add(key_id)
+            return added
 
     def get_key(self, key_id: str) -> bytes | None:
         """A wrapped data key, or None."""

@@ -2022,25 +2022,26 @@ class PostgreSQLStorage:
         if items:
             self._store_keys(items)
 
-    def add_key(self, key_id: str, wrapped: bytes) -> bool:
+    def add_keys(self, keys: Sequence[tuple[str, bytes]]) -> set[str]:
         """
-        Store a wrapped data key only if none of that id is stored (not even an erased
-        one), durably, now; whether it was stored. Of two sessions adding one key at
-        once, exactly one wins.
+        Store each wrapped key of an id not stored yet (not even as an erased key), in
+        one statement, durably, now; the ids it stored. Of two sessions adding one key
+        at once, exactly one stores it.
         """
-        if not isinstance(key_id, str) or not key_id:
-            raise ValidationError.at("key_id", "a key id is a non-empty string")
-        if not isinstance(wrapped, bytes | bytearray | memoryview):
-            raise ValidationError.at(
-                "wrapped", f"a wrapped key is bytes, not {type(wrapped).__name__}"
-            )
-        with self._keys("store a key") as conn:
-            cur = conn.execute(
-                f"INSERT INTO {self._s}.civiccrm_keys (key_id, wrapped) VALUES (%s, %s)"
-                " ON CONFLICT (key_id) DO NOTHING",
-                (key_id, bytes(wrapped)),
-            )
-            return cur.rowcount == 1
+        items = wrapped_keys(keys)
+        if not items:
+            return set()
+        first: dict[str, bytes] = {}
+        for k, w in items:
+            first.setdefault(k, bytes(w))  # the first one of an id
+        with self._keys("store keys") as conn:
+            rows = conn.execute(
+                f"INSERT INTO {self._s}.civiccrm_keys (key_id, wrapped)"
+                " SELECT * FROM unnest(%s::text[], %s::bytea[])"
+                " ON CONFLICT (key_id) DO NOTHING RETURNING key_id",
+                (list(first), list(first.values())),
+            ).fetchall()
+        return {str(r[0]) for r in rows}
 
     def _store_keys(self, items: list[tuple[str, bytes]]) -> None:
         latest = {k: bytes(w) for k, w in items}  # the last one of an id wins

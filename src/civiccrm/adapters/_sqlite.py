@@ -1647,13 +1647,13 @@ class SQLiteStorage:
         """
         self._keys.put(key_id, wrapped)
 
-    def add_key(self, key_id: str, wrapped: bytes) -> bool:
+    def add_keys(self, keys: Sequence[tuple[str, bytes]]) -> set[str]:
         """
-        Store a wrapped data key only if none of that id is stored (not even an erased
-        one), durably, now; whether it was stored. Of two processes adding one key at
-        once, exactly one wins.
+        Store each wrapped key of an id not stored yet (not even as an erased key), all
+        in one transaction, durably, now; the ids it stored. Of two processes adding one
+        key at once, exactly one stores it.
         """
-        return self._keys.add(key_id, wrapped)
+        return self._keys.add_many(keys)
 
     def put_keys(self, keys: Sequence[tuple[str, bytes]]) -> None:
         """Store many wrapped keys at once, all or none, durably, now."""

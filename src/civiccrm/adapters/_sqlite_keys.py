@@ -107,32 +107,43 @@ class SQLiteKeyStore:
                 (key_id, bytes(wrapped)),
             )
 
-    def add(self, key_id: str, wrapped: bytes) -> bool:
-        """Store ``wrapped`` under ``key_id`` only if no key of that id is stored (not
-        even an erased one), durably, now; whether it was stored. Atomic across
-        processes: of two sessions adding the same key at once, one wins."""
-        if not isinstance(key_id, str) or not key_id:
-            raise ValidationError.at("key_id", "a key id is a non-empty string")
-        if not isinstance(wrapped, bytes | bytearray | memoryview):
-            raise ValidationError.at("wrapped", f"a wrapped key is bytes, not {type(wrapped)}")
+    def add_many(self, keys: Sequence[tuple[str, bytes]]) -> set[str]:
+        """Store each key of an id not stored yet (not even an erased one), in one
+        transaction, durably, now; the ids stored. Atomic across processes: of two
+        sessions adding the same key at once, one stores it."""
+        items = wrapped_keys(keys)
+        if not items:
+            return set()
         with self._lock:
+            added: set[str] = set()
             if self.path is None:
                 self._check_open()
-                if key_id in self._memory:
-                    return False
-                self._memory[key_id] = bytes(wrapped)
-                return True
+                for key_id, wrapped in items:
+                    if key_id not in self._memory:
+                        self._memory[key_id] = bytes(wrapped)
+                        added.add(key_id)
+                return added
+            conn = self._connection()
             try:
-                cur = self._connection().execute(
-                    "INSERT INTO civiccrm_keys (key_id, wrapped) VALUES (?, ?)"
-                    " ON CONFLICT (key_id) DO NOTHING",
-                    (key_id, bytes(wrapped)),
-                )
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for key_id, wrapped in items:
+                        cur = conn.execute(
+                            "INSERT INTO civiccrm_keys (key_id, wrapped) VALUES (?, ?)"
+                            " ON CONFLICT (key_id) DO NOTHING",
+                            (key_id, bytes(wrapped)),
+                        )
+                        if cur.rowcount:
+                            added.add(key_id)
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 raise StorageError(
-                    f"store a key in {self.path} failed: {exc}", backend=_BACKEND
+                    f"storing keys in {self.path} failed: {exc}", backend=_BACKEND
                 ) from exc
-            return bool(cur.rowcount)
+            return added
 
     def put_many(self, keys: Sequence[tuple[str, bytes]]) -> None:
         """Store many wrapped keys in one transaction, durably, now."""

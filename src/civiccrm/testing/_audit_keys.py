@@ -104,16 +104,18 @@ class AuditKeyConformance:
             pass
         assert [e for _, e in storage.read_audit()] == ["a", "b", "c"]
 
-    def test_add_key_stores_only_a_key_not_there_yet(self, storage: Storage) -> None:
-        """add_key stores a new key (True) and never replaces one (False)."""
-        assert storage.add_key("k-new", b"first") is True
-        assert storage.add_key("k-new", b"second") is False
+    def test_add_keys_stores_only_keys_not_there_yet(self, storage: Storage) -> None:
+        """add_keys stores the keys of new ids (and says which) and never replaces one."""
+        assert storage.add_keys([("k-new", b"first")]) == {"k-new"}
+        assert storage.add_keys([("k-new", b"second"), ("k-other", b"o")]) == {"k-other"}
         assert storage.get_key("k-new") == b"first"
+        assert storage.get_key("k-other") == b"o"
         storage.put_key("k-new", b"replaced")
-        assert storage.add_key("k-new", b"third") is False
+        assert storage.add_keys([("k-new", b"third")]) == set()
         assert storage.get_key("k-new") == b"replaced"
         assert storage.delete_key("k-new")
-        assert storage.add_key("k-new", b"again") is True
+        assert storage.add_keys([("k-new", b"again")]) == {"k-new"}
+        assert storage.add_keys([]) == set()
 
     def test_put_keys_stores_many_at_once(self, storage: Storage) -> None:
         """put_keys stores (or replaces) every key given; an empty list is fine."""

@@ -133,8 +133,8 @@ class TracedStorage:
     def put_key(self, key_id: str, wrapped: bytes) -> None:
         self._timed("put_key", lambda: self.inner.put_key(key_id, wrapped))
 
-    def add_key(self, key_id: str, wrapped: bytes) -> bool:
-        return self._timed("add_key", lambda: self.inner.add_key(key_id, wrapped))
+    def add_keys(self, keys: Sequence[tuple[str, bytes]]) -> set[str]:
+        return self._timed("add_keys", lambda: self.inner.add_keys(keys))
 
     def aggregate(self, queries: Sequence[Aggregate]) -> list[tuple[AggregateRow, ...]]:
         # Offered only when the wrapped backend has it (its capabilities say so).
