@@ -623,3 +623,105 @@ def test_csv_json_and_table(seeded: tuple[Workload, Truth]) -> None:
     assert "department" in text
     for g in report.groups:
         assert str(g.key) in text
+
+
+# --------------------------------------------------------------------------------------
+# Bad periods and slices: one ValidationError naming the argument
+
+
+@pytest.fixture(scope="module")
+def memory_crm() -> Iterator[CRM]:
+    """An empty in-memory session: enough to check arguments."""
+    with civiccrm.open(
+        "memory://", profile=PROFILE, clock=FixedClock(T0), load_entry_points=False
+    ) as crm:
+        yield crm
+
+
+@pytest.mark.parametrize(
+    ("since", "until", "paths"),
+    [
+        (date(9999, 12, 1), date(9999, 12, 31), ["since", "until"]),
+        (date(1, 1, 1), date(2026, 3, 1), ["since"]),
+        (date(1969, 12, 31), date(1970, 1, 2), ["since"]),
+        (date(2099, 12, 1), date(2100, 1, 2), ["until"]),
+        (date(2026, 3, 1), datetime.max.replace(tzinfo=UTC), ["until"]),
+        (datetime.min.replace(tzinfo=UTC), date(2026, 3, 1), ["since"]),
+    ],
+)
+def test_a_period_outside_1970_to_2099_is_refused(
+    memory_crm: CRM, since: date, until: date, paths: list[str]
+) -> None:
+    """Periods are within the years the time-zone table covers, else a ValidationError."""
+    with pytest.raises(ValidationError) as info:
+        memory_crm.reports.kpis(since=since, until=until)
+    assert paths == [p.path for p in info.value.problems]
+    assert "1970" in str(info.value)
+
+
+def test_the_first_and_last_days_allowed(memory_crm: CRM) -> None:
+    """From 1970-01-01 to the end of 2099 (in the agency's time zone) is allowed."""
+    first = memory_crm.reports.kpis(since=date(1970, 1, 1), until=date(1970, 1, 8))
+    last = memory_crm.reports.kpis(since=date(2099, 12, 25), until=date(2100, 1, 1))
+    assert (date(1969, 12, 29), date(2099, 12, 21)) == (first.weeks[0].week, last.weeks[0].week)
+    assert date(2099, 12, 28) == last.weeks[-1].week
+
+
+def test_a_period_longer_than_ten_years_is_refused(memory_crm: CRM) -> None:
+    """At most 10 calendar years: 522 weekly buckets, not 105,000."""
+    ten = memory_crm.reports.kpis(since=date(2016, 2, 29), until=date(2026, 3, 1))
+    assert len(ten.weeks) == 522
+    for since, until in (
+        (date(2016, 3, 1), date(2026, 3, 2)),
+        (date(2016, 2, 29), date(2026, 3, 2)),
+        (datetime(2016, 3, 1, 12, tzinfo=UTC), datetime(2026, 3, 1, 12, 0, 1, tzinfo=UTC)),
+        (date(1970, 1, 1), date(2100, 1, 1)),
+    ):
+        with pytest.raises(ValidationError) as info:
+            memory_crm.reports.kpis(since=since, until=until)
+        assert [p.path for p in info.value.problems] == ["until"]
+        assert "10 years" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "name", ["departments", "queues", "case_types", "channels", "agents", "districts"]
+)
+def test_a_string_is_not_a_slice(memory_crm: CRM, name: str) -> None:
+    """``departments="public-works"`` is refused, not read as eleven one-letter codes."""
+    args: dict[str, Any] = {"since": date(2026, 2, 20), "until": date(2026, 3, 1)}
+    with pytest.raises(ValidationError) as info:
+        memory_crm.reports.kpis(**args, **{name: "public-works"})
+    assert [name] == [p.path for p in info.value.problems]
+    assert "not a string" in str(info.value)
+    with pytest.raises(ValidationError) as info:
+        memory_crm.reports.kpis(**args, **{name: 7})
+    assert [name] == [p.path for p in info.value.problems]
+    with pytest.raises(ValidationError) as info:
+        memory_crm.reports.kpis(**args, **{name: [["public-works"]]})
+    assert [f"{name}[0]"] == [p.path for p in info.value.problems]
+
+
+# --------------------------------------------------------------------------------------
+# Chart titles
+
+
+@pytest.mark.parametrize(
+    ("since", "until", "shown"),
+    [
+        (date(2026, 3, 1), date(2026, 4, 1), "2026-03-01 to 2026-03-31"),
+        (date(2026, 3, 2), date(2026, 3, 3), "2026-03-02 to 2026-03-02"),
+        (
+            datetime(2026, 3, 2, 15, tzinfo=UTC),
+            datetime(2026, 3, 10, 14, 30, tzinfo=UTC),
+            "2026-03-02 09:00 to 2026-03-10 09:30",
+        ),
+    ],
+)
+def test_chart_titles_show_the_days_included(
+    memory_crm: CRM, since: date, until: date, shown: str
+) -> None:
+    """The exclusive end of a period of whole days is shown as its last day."""
+    from civiccrm.reporting._plot import _title
+
+    report = memory_crm.reports.kpis(since=since, until=until)
+    assert f"Volume, {shown}" == _title(report, "Volume")

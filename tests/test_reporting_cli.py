@@ -158,6 +158,17 @@ def test_report_plot_without_matplotlib_names_the_extra(
         (["--since", "yesterday"], "since"),
         (["--since", "2026-03-01", "--until", "2026-02-01"], "until: must be after since"),
         (["--until", "2026-03-01T10:00"], "time zone"),
+        (["--until", "9999-12-31"], "until: must be 2099-12-31 or before"),
+        (
+            ["--since", "2026-03-01", "--until", "9999-12-31T23:59:59+14:00"],
+            "until: must end by the end of 2099",
+        ),
+        (["--since", "0001-01-01"], "since: must be 1970-01-01 or later"),
+        (["--since", "2000-01-01", "--until", "2020-12-31"], "at most 10 years"),
+        (["--csv", "/nonexistent/x.csv"], "--csv: cannot write /nonexistent/x.csv"),
+        (["--csv", "."], "--csv: cannot write .: it is a directory"),
+        (["--plot", "/dev/null"], "--plot: cannot write /dev/null: it is not a directory"),
+        (["--plot", "/dev/null/charts"], "/dev/null is not a directory"),
     ],
 )
 def test_bad_input_is_one_line_and_status_2(
@@ -177,3 +188,52 @@ def test_no_database_is_status_2(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert status == 2
     assert "no database at" in capsys.readouterr().err
     assert not (tmp_path / "missing.db").exists()
+
+
+def test_output_paths_are_checked_before_the_report(
+    demo: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A path that cannot be written fails at once: no report is computed for nothing."""
+    from civiccrm.reporting import ReportService
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the report was computed")
+
+    monkeypatch.setattr(ReportService, "kpis", never)
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x", encoding="utf-8")
+    for argv in (["--csv", str(tmp_path / "no" / "x.csv")], ["--plot", str(a_file)]):
+        status, text = run("report", "--db", demo, *argv)
+        assert (status, text) == (2, "")
+        err = capsys.readouterr().err
+        assert f"civiccrm: error: {argv[0]}: cannot write {argv[1]}" in err
+        assert err.count("\n") == 1
+    assert a_file.read_text(encoding="utf-8") == "x"
+
+
+def test_a_failed_write_is_one_line_and_status_2(
+    demo: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An OSError while writing the CSV or the charts (a full disk) is one line, status 2."""
+    from civiccrm.reporting import ReportService
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ReportService, "plot", full)
+    status, _ = run("report", "--db", demo, "--plot", str(tmp_path / "charts"))
+    err = capsys.readouterr().err
+    assert (status, err.count("\n")) == (2, 1)
+    assert "--plot: cannot write" in err
+    assert "No space left on device" in err
+    monkeypatch.setattr("builtins.open", full)
+    status, _ = run("report", "--db", demo, "--csv", str(tmp_path / "kpis.csv"))
+    err = capsys.readouterr().err
+    assert (status, err.count("\n")) == (2, 1)
+    assert "--csv: cannot write" in err

@@ -193,9 +193,10 @@ def _session(args: argparse.Namespace) -> Any:
 
 
 def _report(args: argparse.Namespace, result: BulkResult, out: TextIO) -> int:
+    from civiccrm._urls import redact_url as _redact_url
     from civiccrm.cli import EXIT_OK, _emit
 
-    data = {"db": args.db, **attrs.asdict(result)}
+    data = {"db": _redact_url(args.db), **attrs.asdict(result)}
     _emit(args, data, _summary(result), out)
     return int(EXIT_OK)
 

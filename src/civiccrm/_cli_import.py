@@ -79,6 +79,7 @@ def add_import_commands(sub: Any, common: argparse.ArgumentParser) -> None:
 
 def _cmd_import(args: argparse.Namespace, out: TextIO) -> int:
     from civiccrm._progress import Progress
+    from civiccrm._urls import redact_url as _redact_url
     from civiccrm.cli import EXIT_OK, _count, _database, _emit, _open
 
     db = _database(args, must_exist=False).db
@@ -114,7 +115,7 @@ def _cmd_import(args: argparse.Namespace, out: TextIO) -> int:
             if bar:
                 bar[0].close(failed=failed)
     data = {
-        "db": db,
+        "db": _redact_url(db),
         "path": str(result.path),
         "kind": result.kind,
         "format": result.format,
@@ -143,7 +144,7 @@ def _cmd_import(args: argparse.Namespace, out: TextIO) -> int:
         )
     else:
         text += (
-            f"{_count(result.imported, result.kind)} imported into {db} "
+            f"{_count(result.imported, result.kind)} imported into {_redact_url(db)} "
             f"({result.inserted:,} new, {result.updated:,} changed, "
             f"{result.unchanged:,} unchanged)"
         )

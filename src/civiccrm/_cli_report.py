@@ -9,14 +9,17 @@
                     [--csv FILE] [--plot DIR] [--stream]
 
 Prints a readable table (``--json``: one object); exits 0. Bad input exits 2 with one
-readable line; so does ``--plot`` without matplotlib (the ``plot`` extra).
+readable line; so do ``--plot`` without matplotlib (the ``plot`` extra) and a ``--csv``
+or ``--plot`` path that cannot be written, checked before the report is computed.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any, TextIO
 
 __all__ = ["add_report_commands"]
@@ -81,6 +84,8 @@ def add_report_commands(sub: Any, common: argparse.ArgumentParser) -> None:
 def _bound(text: str | None, field: str, zone: Any, *, end: bool) -> datetime | None:
     """A date (its start; for ``end``, the next day's start) or an aware ISO time."""
     from civiccrm.cli import _aware
+    from civiccrm.errors import ValidationError
+    from civiccrm.reporting._service import END_DAY, FIRST_DAY
 
     if text is None:
         return None
@@ -90,15 +95,67 @@ def _bound(text: str | None, field: str, zone: Any, *, end: bool) -> datetime | 
         value: datetime = _aware(text, field)
         return value
     if end:
+        if day >= END_DAY:  # 9999-12-31 has no next day; the report refuses it anyway
+            last = END_DAY - timedelta(days=1)
+            raise ValidationError.at(
+                field, f"must be {last} or before (reports cover {FIRST_DAY.year} to {last.year})"
+            )
         day += timedelta(days=1)
     return datetime.combine(day, time(0), tzinfo=zone)
 
 
+def _unwritable(path: Path, *, directory: bool) -> str | None:
+    """
+    Why ``path`` cannot be written (a file, or a directory made if missing), or None;
+    checked before a report is computed, so that a mistyped path fails at once.
+    """
+    try:
+        if directory:
+            if path.exists() and not path.is_dir():
+                return "it is not a directory"
+            # The nearest directory that exists must let one be made in it.
+            parent = next((p for p in (path, *path.parents) if p.exists()), Path("."))
+        else:
+            if path.is_dir():
+                return "it is a directory"
+            if path.exists():  # rewritten in place
+                return None if os.access(path, os.W_OK) else "permission denied"
+            parent = path.parent
+            if not parent.exists():
+                return f"no directory {parent}"
+        if not parent.is_dir():
+            return f"{parent} is not a directory"
+        if not os.access(parent, os.W_OK | os.X_OK):
+            return "permission denied"
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
+
+
+def _fail(option: str, message: str) -> int:
+    """One line on stderr for a bad ``option``; the exit status of bad usage."""
+    from civiccrm.cli import EXIT_USAGE
+
+    sys.stderr.write(f"civiccrm: error: {option}: {message}\n")
+    return int(EXIT_USAGE)
+
+
 def _cmd_report(args: argparse.Namespace, out: TextIO) -> int:
-    from civiccrm.cli import EXIT_OK, EXIT_USAGE, _database, _emit, _open
-    from civiccrm.reporting._plot import MISSING
+    from civiccrm._urls import redact_url as _redact_url
+    from civiccrm.cli import EXIT_OK, _database, _emit, _open
+    from civiccrm.reporting._plot import require_matplotlib
 
     db = _database(args)
+    # The output paths first: a mistyped one must not wait for the report.
+    if args.plot:
+        try:
+            require_matplotlib()
+        except ImportError as exc:
+            return _fail("--plot", str(exc))
+    for option, given, directory in (("--csv", args.csv, False), ("--plot", args.plot, True)):
+        why = None if not given else _unwritable(Path(given), directory=directory)
+        if why is not None:
+            return _fail(option, f"cannot write {given}: {why}")
     with _open(db) as crm:
         zone = crm.profile.agency.zone
         until = _bound(args.until, "until", zone, end=True) or crm.clock.now()
@@ -123,19 +180,23 @@ def _cmd_report(args: argparse.Namespace, out: TextIO) -> int:
         if args.plot:
             try:
                 charts = crm.reports.plot(report, args.plot)
-            except ImportError:
-                sys.stderr.write(f"civiccrm: error: --plot: {MISSING}\n")
-                return EXIT_USAGE
+            except ImportError as exc:
+                return _fail("--plot", str(exc))
+            except OSError as exc:
+                return _fail("--plot", f"cannot write {args.plot}: {exc.strerror or exc}")
     if args.csv:
-        with open(args.csv, "w", encoding="utf-8", newline="") as f:
-            f.write(report.to_csv())
+        try:
+            with open(args.csv, "w", encoding="utf-8", newline="") as f:
+                f.write(report.to_csv())
+        except OSError as exc:
+            return _fail("--csv", f"cannot write {args.csv}: {exc.strerror or exc}")
     text = report.table()
     if args.csv:
         text += f"\nfigures written to {args.csv}\n"
     if charts:
         text += "\ncharts written:\n" + "".join(f"  {p}\n" for p in charts)
     data = {
-        "db": db.db,
+        "db": _redact_url(db.db),
         **report.to_dict(),
         "csv": args.csv,
         "charts": [str(p) for p in charts],

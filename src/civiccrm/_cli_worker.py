@@ -234,6 +234,7 @@ class _Signals:
 
 
 def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
+    from civiccrm._urls import redact_url as _redact_url
     from civiccrm.cli import EXIT_OK, EXIT_PROBLEM, _count, _emit, _open
 
     err = sys.stderr
@@ -264,10 +265,11 @@ def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
             stop=stop,
             on_batch=on_batch,
         )
-    data = {"db": args.db, **attrs.asdict(report)}
+    shown = _redact_url(args.db)
+    data = {"db": shown, **attrs.asdict(report)}
     topics = ", ".join(f"{k} {v:,}" for k, v in report.by_topic.items())
     text = (
-        f"{args.db}: worker {report.worker}: {_count(report.processed, 'task')} processed "
+        f"{shown}: worker {report.worker}: {_count(report.processed, 'task')} processed "
         f"in {_count(report.batches, 'batch')} ({topics}) in {report.seconds:.1f}s, "
         f"ended: {report.ended}"
     )
@@ -302,6 +304,7 @@ def _lines(path: str) -> Iterator[str]:
 def _cmd_enqueue(args: argparse.Namespace, out: TextIO) -> int:
     import uuid
 
+    from civiccrm._urls import redact_url as _redact_url
     from civiccrm.cli import EXIT_OK, _count, _emit, _open, find_case
     from civiccrm.errors import ValidationError
 
@@ -336,8 +339,9 @@ def _cmd_enqueue(args: argparse.Namespace, out: TextIO) -> int:
         else:
             refs = iter(args.cases) if args.cases else _lines(args.from_file)
             added = crm.workers.enqueue(args.topic, ids(refs), payload=payload, job=args.job)
-    data = {"db": args.db, "topic": args.topic, "added": added}
-    _emit(args, data, f"{args.db}: {_count(added, 'case')} queued on {args.topic!r}", out)
+    shown = _redact_url(args.db)
+    data = {"db": shown, "topic": args.topic, "added": added}
+    _emit(args, data, f"{shown}: {_count(added, 'case')} queued on {args.topic!r}", out)
     return EXIT_OK
 
 

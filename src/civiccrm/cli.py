@@ -24,6 +24,8 @@ from typing import Any, Final, TextIO
 import attrs
 
 from civiccrm._clock import SystemClock
+from civiccrm._urls import redact_url as _redact_url
+from civiccrm._urls import scrub_url as _scrub_url
 from civiccrm.errors import CivicCRMError, PolicyError, ValidationError
 from civiccrm.profile import load_profile, springfield_path
 
@@ -384,11 +386,12 @@ def _key_file_hint(url: str) -> str:
 def _cmd_audit_verify(args: argparse.Namespace, out: TextIO) -> int:
     from civiccrm._auditing import verify_log
 
+    shown = _redact_url(args.db)
     with _open(args) as crm:
         crm.auditor.flush()
         report = verify_log(crm.storage, crm.keys)
     data = {
-        "db": args.db,
+        "db": shown,
         "ok": report.ok,
         "entries": report.entries,
         "head": None if report.head is None else report.head.n,
@@ -397,10 +400,10 @@ def _cmd_audit_verify(args: argparse.Namespace, out: TextIO) -> int:
         "problem": report.problem,
     }
     if report.ok:
-        text = f"{args.db}: the audit trail is whole: {report.entries:,} entries verified"
+        text = f"{shown}: the audit trail is whole: {report.entries:,} entries verified"
     else:
         text = (
-            f"{args.db}: the audit trail is BROKEN at entry {report.first_bad_n} "
+            f"{shown}: the audit trail is BROKEN at entry {report.first_bad_n} "
             f"(storage sequence {report.first_bad_seq}): {report.problem}"
         )
     _emit(args, data, text, out)
@@ -450,12 +453,13 @@ def _cmd_route_explain(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_route_waiting(args: argparse.Namespace, out: TextIO) -> int:
+    shown = _redact_url(args.db)
     with _open(args) as crm:
         ids = list(crm.routing.waiting(queue=args.queue))
         report = crm.routing.route_many(ids, assign=True)
-    data = {"db": args.db, **attrs.asdict(report)}
+    data = {"db": shown, **attrs.asdict(report)}
     text = (
-        f"{args.db}: {report.routed:,} waiting cases routed, {report.assigned:,} assigned, "
+        f"{shown}: {report.routed:,} waiting cases routed, {report.assigned:,} assigned, "
         f"{report.waiting:,} still waiting (the reason is in each case's history)"
     )
     _emit(args, data, text, out)
@@ -464,11 +468,12 @@ def _cmd_route_waiting(args: argparse.Namespace, out: TextIO) -> int:
 
 def _cmd_automations_run(args: argparse.Namespace, out: TextIO) -> int:
     now = _aware(args.now)
+    shown = _redact_url(args.db)
     with _open(args) as crm:
         report = crm.automations.run(now=now)
-    data = {"db": args.db, **attrs.asdict(report)}
+    data = {"db": shown, **attrs.asdict(report)}
     text = (
-        f"{args.db}: {report.closed:,} resolved cases closed, "
+        f"{shown}: {report.closed:,} resolved cases closed, "
         f"{report.reminded:,} reminders about pending cases"
     )
     _emit(args, data, text, out)
@@ -478,12 +483,13 @@ def _cmd_automations_run(args: argparse.Namespace, out: TextIO) -> int:
 def _cmd_sla_sweep(args: argparse.Namespace, out: TextIO) -> int:
     now = _aware(args.now)
     started = time.perf_counter()
+    shown = _redact_url(args.db)
     with _open(args) as crm:
         report = crm.sla.sweep(now=now)
     seconds = time.perf_counter() - started
-    data = {"db": args.db, **attrs.asdict(report), "seconds": round(seconds, 3)}
+    data = {"db": shown, **attrs.asdict(report), "seconds": round(seconds, 3)}
     text = (
-        f"{args.db}: {report.checked:,} cases checked, {report.warnings:,} warnings and "
+        f"{shown}: {report.checked:,} cases checked, {report.warnings:,} warnings and "
         f"{report.breaches:,} breaches recorded"
         + (f", {report.conflicts:,} left to another sweep" if report.conflicts else "")
     )
@@ -499,11 +505,12 @@ def _cmd_keys_rotate(args: argparse.Namespace, out: TextIO) -> int:
     if old is None or new is None:
         raise ValidationError.at("key", "keys are given as file:/path or env:VARIABLE")
     # The new key too, to open keys an earlier, interrupted run moved already.
+    shown = _redact_url(args.db)
     with _open(args, key=old, previous_keys=[new]) as crm:
         report = crm.keys.rotate(new)
-    data = {"db": args.db, **attrs.asdict(report)}
+    data = {"db": shown, **attrs.asdict(report)}
     text = (
-        f"{args.db}: {report.rewrapped:,} keys rewrapped, {report.already:,} already under "
+        f"{shown}: {report.rewrapped:,} keys rewrapped, {report.already:,} already under "
         f"the new key, {report.erased:,} erased; the new key is now needed to open the database"
     )
     _emit(args, data, text, out)
@@ -568,7 +575,7 @@ def _cmd_export_cases(args: argparse.Namespace, out: TextIO) -> int:
             if bar:
                 bar[0].close(failed=failed)
     data = {
-        "db": db,
+        "db": _redact_url(db),
         "path": str(result.path),
         "count": result.count,
         "format": result.format,
@@ -578,7 +585,7 @@ def _cmd_export_cases(args: argparse.Namespace, out: TextIO) -> int:
     }
     redaction = f"policy {result.policy!r}" if result.policy else "NOT redacted"
     text = (
-        f"{db}: {_count(result.count, 'case')} exported to {result.path} "
+        f"{_redact_url(db)}: {_count(result.count, 'case')} exported to {result.path} "
         f"({result.format}, free text {redaction}) in {result.seconds:.1f}s"
     )
     _emit(args, data, text, out)
@@ -594,6 +601,7 @@ def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     # The demo writes its own database unless --db says otherwise: never the one in
     # CIVICCRM_DB, which may hold real data.
     url = args.db_given or DEMO_DB
+    shown = _redact_url(url)
     clock = SystemClock()
     started = time.perf_counter()
     with civiccrm.open(url, profile=profile, clock=clock) as crm:
@@ -606,7 +614,7 @@ def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
         }
     elapsed = time.perf_counter() - started
     data = {
-        "db": url,
+        "db": shown,
         "profile": str(path),
         "agency": profile.agency.name,
         "created": done["created"],
@@ -621,9 +629,9 @@ def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
         f"{profile.agency.name}: {len(profile.case_types)} case types in "
         f"{len(profile.departments)} departments ({path})",
         (
-            f"built {url} in {elapsed:.1f}s"
+            f"built {shown} in {elapsed:.1f}s"
             if done["created"]
-            else f"{url} already holds the demo; nothing was changed"
+            else f"{shown} already holds the demo; nothing was changed"
         ),
         "records: " + ", ".join(f"{v:,} {k.replace('_', ' ')}s" for k, v in totals.items()),
         "cases by status:",
@@ -635,7 +643,7 @@ def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
         f"  {_key_file_hint(url)}  (without it the data cannot be read: keep it safe)",
         "",
         "Next: point the other commands at it:",
-        f"  export CIVICCRM_DB={url}",
+        f"  export CIVICCRM_DB={shown}",
         f"  export CIVICCRM_PROFILE={path}",
     ]
     _emit(args, data, "\n".join(lines), out)
@@ -663,7 +671,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     except CivicCRMError as exc:
         if args.debug:
             raise
-        sys.stderr.write(f"civiccrm: error: {exc}\n")
+        sys.stderr.write(f"civiccrm: error: {_scrub_url(str(exc), args.db)}\n")
         return EXIT_USAGE
     except KeyboardInterrupt:
         sys.stderr.write("civiccrm: interrupted\n")
@@ -672,7 +680,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         if args.debug:
             raise
         sys.stderr.write(
-            f"civiccrm: internal error: {type(exc).__name__}: {exc} "
+            f"civiccrm: internal error: {type(exc).__name__}: {_scrub_url(str(exc), args.db)} "
             "(run again with --debug for a traceback, and please report it)\n"
         )
         return EXIT_INTERNAL

@@ -318,8 +318,11 @@ def _key_provider(
         return LocalKeyProvider.from_file(path + ".kek", create=not has_keys(storage))
     if not storage.capabilities.persistent:
         return LocalKeyProvider.generate()
+    from civiccrm._urls import redact_url  # the URL may carry a password: never show it
+
     raise PolicyError(
-        f"{url}: give the key-encryption key (key=..., or {KEY_ENV}=file:/path or env:VAR)"
+        f"{redact_url(url)}: give the key-encryption key "
+        f"(key=..., or {KEY_ENV}=file:/path or env:VAR)"
     )
 
 

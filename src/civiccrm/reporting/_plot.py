@@ -9,6 +9,7 @@ no display, nothing changed in a program that uses matplotlib for itself.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -17,7 +18,7 @@ from civiccrm.reporting._model import KpiReport, local
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["MISSING", "write_charts"]
+__all__ = ["MISSING", "require_matplotlib", "write_charts"]
 
 #: What to say when matplotlib is missing.
 MISSING: Final = (
@@ -29,11 +30,23 @@ _GREY: Final = "#8c8c8c"
 _DPI: Final = 100
 
 
-def _figure(width: float = 8.0, height: float = 4.0) -> Figure:
+def require_matplotlib() -> None:
+    """
+    Check that charts can be drawn: that matplotlib can be imported.
+
+    Raises:
+        ImportError: matplotlib is missing (the message names the ``plot`` extra).
+    """
     try:
-        from matplotlib.figure import Figure
+        import matplotlib.figure  # noqa: F401
     except ImportError as exc:
         raise ImportError(MISSING) from exc
+
+
+def _figure(width: float = 8.0, height: float = 4.0) -> Figure:
+    require_matplotlib()
+    from matplotlib.figure import Figure
+
     return Figure(figsize=(width, height), dpi=_DPI, layout="constrained")
 
 
@@ -48,9 +61,23 @@ def _save(fig: Figure, path: Path) -> Path:
 
 
 def _title(report: KpiReport, what: str) -> str:
-    since = local(report, report.since).date().isoformat()
-    until = local(report, report.until).date().isoformat()
-    return f"{what}, {since} to {until}"
+    """
+    ``what`` and the period's first and last days included: the period ends before
+    ``until``, so a period of whole days (``until`` a midnight) ends the day before.
+    A bound that is not a midnight is shown with its time.
+    """
+    since = local(report, report.since)
+    until = local(report, report.until)
+    first = since.date().isoformat() if _midnight(since) else f"{since:%Y-%m-%d %H:%M}"
+    if _midnight(until):
+        last = (until.date() - timedelta(days=1)).isoformat()
+    else:
+        last = f"{until:%Y-%m-%d %H:%M}"
+    return f"{what}, {first} to {last}"
+
+
+def _midnight(at: datetime) -> bool:
+    return at.time() == time(0)
 
 
 def _weekly(report: KpiReport, path: Path) -> Path:
@@ -164,7 +191,7 @@ def write_charts(report: KpiReport, directory: Path) -> list[Path]:
     Raises:
         ImportError: matplotlib is missing (the message names the ``plot`` extra).
     """
-    _figure()  # fail first, and clearly, without matplotlib
+    require_matplotlib()  # fail first, and clearly, without matplotlib
     directory.mkdir(parents=True, exist_ok=True)
     written = [
         _weekly(report, directory / "weekly-volume.png"),

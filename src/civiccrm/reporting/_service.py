@@ -45,6 +45,12 @@ __all__ = ["ReportService"]
 
 _DAY_US: Final = 86_400_000_000
 _WEEK: Final = timedelta(days=7)
+#: Reports cover periods from this day's midnight to the next's, in the agency's time
+#: zone: the years the time-zone table of the aggregate queries covers, 1970 to 2099.
+FIRST_DAY: Final = date(1970, 1, 1)
+END_DAY: Final = date(2100, 1, 1)
+#: The longest period a report covers, in calendar years (about 520 weekly buckets).
+MAX_YEARS: Final = 10
 #: The column each dimension groups and filters cases by.
 _COLUMN: Final = {
     Dimension.DEPARTMENT: "case_type",
@@ -111,6 +117,24 @@ def _aging_bins(until: int) -> tuple[int, ...]:
             until - (high + 1) * _DAY_US + 1 for _l, _lo, high in AGING_BUCKETS if high is not None
         )
     )
+
+
+def _codes(name: str, given: object, problems: list[Problem]) -> tuple[str, ...] | None:
+    """A slice argument's codes; None, and a problem, unless it is a collection of str."""
+    if isinstance(given, str | bytes):
+        problems.append(Problem(name, f"give a list of codes, not a string ({name}=[{given!r}])"))
+        return None
+    if not isinstance(given, Iterable):
+        problems.append(Problem(name, f"expected a list of codes, not {given!r}"))
+        return None
+    codes = tuple(given)
+    bad = [
+        Problem(f"{name}[{i}]", f"expected a code (a string), not {code!r}")
+        for i, code in enumerate(codes)
+        if not isinstance(code, str)
+    ]
+    problems += bad
+    return None if bad else codes
 
 
 def _int(value: Scalar) -> int:
@@ -197,6 +221,41 @@ class ReportService:
         if isinstance(value, date):
             return datetime.combine(value, time(0), tzinfo=self._crm.profile.agency.zone)
         raise ValidationError.at(field, f"expected a date or an aware datetime, not {value!r}")
+
+    def _period_problems(self, start: datetime, end: datetime) -> list[Problem]:
+        """
+        The problems of the period ``[start, end)``: it must lie from 1970 to the end
+        of 2099 and be at most :data:`MAX_YEARS` long (both in the agency's time zone).
+        """
+        zone = self._crm.profile.agency.zone
+        first = datetime.combine(FIRST_DAY, time(0), tzinfo=zone)
+        last = datetime.combine(END_DAY, time(0), tzinfo=zone)
+        covered = f"reports cover {FIRST_DAY.year} to {END_DAY.year - 1}"
+        problems = []
+        # Aware datetimes compare without arithmetic on them: nothing can overflow here.
+        if not first <= start < last:
+            problems.append(Problem("since", f"must be {FIRST_DAY} or later ({covered})"))
+        if not first < end <= last:
+            problems.append(
+                Problem("until", f"must end by the end of {END_DAY.year - 1} ({covered})")
+            )
+        if problems or end <= start:
+            return problems
+        local = start.astimezone(zone)
+        try:
+            limit = local.replace(year=local.year + MAX_YEARS)
+        except ValueError:  # 29 February, and no 29 February ten years on
+            limit = local.replace(year=local.year + MAX_YEARS, month=3, day=1)
+        if end > limit:
+            problems.append(
+                Problem(
+                    "until",
+                    f"a report covers at most {MAX_YEARS} years: from "
+                    f"{local.isoformat(timespec='minutes')}, end it by "
+                    f"{limit.isoformat(timespec='minutes')}",
+                )
+            )
+        return problems
 
     def _agents(self) -> dict[str, str]:
         """Agent ids to usernames (the agent kind's columns; no document is read)."""
@@ -338,17 +397,21 @@ class ReportService:
         Args:
             since: the period's start; a date means its midnight in the agency's time
                 zone.
-            until: the period's end (not included); a date means its midnight.
+            until: the period's end (not included); a date means its midnight. The
+                period lies within 1970 to 2099 and is at most :data:`MAX_YEARS` years
+                long.
             by: group by a :class:`Dimension` (or its name).
-            departments, queues, case_types, channels, agents, districts: the slice:
-                cases matching every list given (any of its codes; agents by
-                username).
+            departments, queues, case_types, channels, agents, districts: the slice,
+                each a list of codes (not a str): cases matching every list given
+                (any of its codes; agents by username).
             compute: ``"auto"`` (the database's aggregate queries when the backend
                 has them, else streaming), ``"database"`` or ``"stream"``.
 
         Raises:
-            ValidationError: a bad period, an unknown code or username, a backend
-                without aggregates for ``compute="database"``.
+            ValidationError: a bad period (``until`` not after ``since``, outside 1970
+                to 2099, longer than :data:`MAX_YEARS` years), a slice argument that is
+                not a list of codes (a str is refused), an unknown code or username,
+                a backend without aggregates for ``compute="database"``.
 
         .. versionadded:: 0.1.0
         """
@@ -364,20 +427,29 @@ class ReportService:
             except ValueError:
                 shown = ", ".join(d.value for d in Dimension)
                 problems.append(Problem("by", f"unknown dimension {by!r} ({shown})"))
+        given: dict[str, object] = {
+            "departments": departments,
+            "queues": queues,
+            "case_types": case_types,
+            "channels": channels,
+            "agents": agents,
+            "districts": districts,
+        }
+        codes: dict[str, tuple[str, ...]] = {}
+        for name, value in given.items():
+            found = _codes(name, value, problems)
+            if found is not None:
+                codes[name] = found
         if problems:
             raise ValidationError(problems, record_type="report")
         start = self._instant(since, "since")
         end = self._instant(until, "until")
+        problems = self._period_problems(start, end)
+        if problems:
+            raise ValidationError(problems, record_type="report")
         if end <= start:
             raise ValidationError.at("until", "must be after since")
-        piece = ReportSlice(
-            departments=tuple(departments),
-            queues=tuple(queues),
-            case_types=tuple(case_types),
-            channels=tuple(channels),
-            agents=tuple(agents),
-            districts=tuple(districts),
-        )
+        piece = ReportSlice(**codes)
         usernames = self._agents()
         where = self._slice_filters(piece, usernames)
         s, u = micros(start), micros(end)
