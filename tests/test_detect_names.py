@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 import string
 import unicodedata
 
@@ -10,10 +11,23 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from civiccrm.privacy._addresses import UsAddressDetector, normalise_address
+from civiccrm.privacy._addresses import (
+    _STREET_RE,
+    _STREET_RE_ASCII,
+    _STREET_SHORT_RE,
+    UsAddressDetector,
+    normalise_address,
+)
 from civiccrm.privacy._known import KnownEntityDetector
 from civiccrm.privacy._names import (
     _CONTEXT_LAST_WORDS,
+    _END,
+    _NOT_RUN_START_ALTERNATION,
+    _PARTICLE,
+    _RUN_RE,
+    _RUN_RE_ASCII,
+    _TOKEN,
+    _U,
     PersonNameDetector,
     _context_re,
     _last_word,
@@ -733,3 +747,58 @@ def test_a_failing_detector_is_reported_once_and_never_quotes_the_text(
     assert "person_name" in messages[0]
     assert "RuntimeError" in messages[0]
     assert "Anna" not in messages[0]
+
+
+# --------------------------------------------------------------------------------------
+# The regexes written for speed match what their plain forms match
+
+#: Capitalised runs as first written: a look-ahead for a capital, then the look-behinds.
+_PLAIN_RUN_RE = re.compile(
+    rf"(?=[{_U}])(?!(?:{_NOT_RUN_START_ALTERNATION})\b)(?<![\w'\u2019@.\-]){_TOKEN}{_END}"
+    rf"(?:[ \t]{{1,3}}(?:{_PARTICLE}[ \t]{{1,3}}){{0,2}}{_TOKEN}{_END})*"
+)
+_RUN_PIECES = [
+    "John", "Smith", "Mr.", "Mrs", "Dr", "St.", "Capt.", "Prof.", "Insp", "Supt.", "Sgt",
+    "Mrsx.", "Mr", "rs.", "s.", "The", "This", "Then", "Thanks",
+    "Agent", "Caller", "III", "II", "IV", "Jr.", "O'Brien", "D\u2019Souza", "McDonald",
+    "Mary-Kate", "Núñez", "Zoë", "ÉLodie", "de", "van", "la", "A.", "J", "I", "It",
+    "Springfield", "U.S.", "@", "-", ".", "'", "\u2019", ",", ":", "5", " ", "  ", "\t",
+    "\n", "x", "don't", "İ", "ß", "_", "\x1c",
+]  # fmt: skip
+
+
+@settings(max_examples=400)
+@given(st.lists(st.sampled_from(_RUN_PIECES), max_size=30))
+def test_capitalised_runs_are_the_plain_regex_own(pieces: list[str]) -> None:
+    """The run regex that starts with the capital itself (and its ASCII-only twin, on
+    ASCII text) finds exactly the runs of the plain look-ahead form."""
+    text = "".join(pieces)
+    plain = [m.span() for m in _PLAIN_RUN_RE.finditer(text)]
+    assert [m.span() for m in _RUN_RE.finditer(text)] == plain
+    if text.isascii():
+        assert [m.span() for m in _RUN_RE_ASCII.finditer(text)] == plain
+
+
+#: Street lines as first written: the longest street name first, its words not atomic
+#: (the shortest-first regex with its lazy repetition made greedy again).
+_PLAIN_STREET_RE = re.compile(_STREET_SHORT_RE.pattern.replace("){0,4}?)", "){0,4})", 1))
+_STREET_PIECES = [
+    "12", "4759", "2019", "1/2", "½", "12B", "12-14", "5:", " ", "  ", "\t", "\n", ",", ".",
+    "#", "$", "N", "NE", "North", "Main", "Oak", "O'Neil", "Smith-Jones", "elm", "days",
+    "the", "St", "St.", "Street", "street", "Ave", "Avenue", "Park", "Hill", "Apt", "Apt.",
+    "Suite", "4", "B", "Rear", "Springfield", "IL", "62704", "Illinois", "am", "pm", "5th",
+    "21st", "\u0663", "é", "\x1c",
+]  # fmt: skip
+
+
+@settings(max_examples=400)
+@given(st.lists(st.sampled_from(_STREET_PIECES), max_size=30))
+def test_street_lines_are_the_plain_regex_own(pieces: list[str]) -> None:
+    """The street regex that starts with the house number's digit and reads street-name
+    words atomically (and its ASCII-only twin, on ASCII text) finds exactly the plain
+    form's matches, groups included."""
+    text = "".join(pieces)
+    plain = [(m.span(), m.groupdict()) for m in _PLAIN_STREET_RE.finditer(text)]
+    assert [(m.span(), m.groupdict()) for m in _STREET_RE.finditer(text)] == plain
+    if text.isascii():
+        assert [(m.span(), m.groupdict()) for m in _STREET_RE_ASCII.finditer(text)] == plain

@@ -17,10 +17,26 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from civiccrm.privacy._patterns import (
+    _CARD,
+    _DATE,
+    _DATE_ASCII,
+    _DIGIT_DOT_DIGIT,
+    _DIGIT_GROUPS,
     _DL_CONTEXT,
     _DOB_CONTEXT,
+    _IBAN_REST,
     _ID_WORDS,
+    _IPV4,
+    _IPV6_HINT,
+    _ITIN_CONTEXT,
+    _ITIN_SHAPE,
+    _LOCAL_PHONE,
+    _LOCAL_RUN,
+    _NANP,
+    _NANP_SEPARATORS,
+    _NINE,
     _PASSPORT_CONTEXT,
+    _SSN_CONTEXT,
     IBAN_LENGTHS,
     CreditCardDetector,
     DateOfBirthDetector,
@@ -32,9 +48,16 @@ from civiccrm.privacy._patterns import (
     PhoneDetector,
     UsItinDetector,
     UsSsnDetector,
+    _ipv4_matches,
+    _itin_valid,
+    _local_run_start,
+    _matches,
     _nanp_validity,
+    _nine_digit_spans,
+    _ssn_valid,
     pattern_detectors,
 )
+from civiccrm.privacy._patterns import _last_word as _label_word
 from civiccrm.privacy.detect import Analyzer, Detector, Finding, KnownEntities, PiiType
 
 DETECTORS = pattern_detectors()
@@ -332,6 +355,10 @@ _CONTEXT_PIECES = [
     "Passports no.", "passportno", "driver's license #", "CDL", "dl", "D.L. #",
     "state ID", "public", "handle", "lic. no", "licence number", "Ägé", "İ", " ", "\n",
     ":", "-", "x", "7",
+    # occurrences of the literals that their checks turn away, and the ones they keep
+    "Agent", "agency", "AGES", "Aged", "age.", "birthplace", "police", "license",
+    "LICENSE NO", "lic#", "lic .", "middle", "DL", "DL#", "Dl", "d.l.", "estate",
+    "State Id", "state  id#", "stateid", "\u017f", "\u212a",
 ]  # fmt: skip
 
 
@@ -344,7 +371,117 @@ def test_context_words_found_fast_are_the_patterns_own(pieces: list[str]) -> Non
         assert keywords.spans(text) == [m.span() for m in keywords.pattern.finditer(text)]
 
 
+_NUMBERISH = [
+    "0", "1", "2", "5", "9", "12", "217", "555", "0134", "2026", "4111", "1111", " ", "  ",
+    "-", ".", "/", "(", ")", "+", ":", "#", ",", "\n", "a", "DE", "gb", "x", "_", "\u0663",
+    "\u00b2", "é", "SSN", "ext",
+]  # fmt: skip
+_NUMBER_PATTERNS = [
+    _NANP, _LOCAL_PHONE, _NINE, _ITIN_SHAPE, _CARD, _IBAN_REST, _IPV6_HINT, _DIGIT_DOT_DIGIT,
+]  # fmt: skip
+
+
+@settings(max_examples=300)
+@given(st.lists(st.sampled_from(_NUMBERISH), max_size=40))
+def test_searches_one_after_another_find_what_finditer_finds(pieces: list[str]) -> None:
+    """``_matches`` (a search after each match) gives the matches of ``finditer``, for
+    every pattern the detectors scan whole texts with."""
+    text = "".join(pieces)
+    for pattern in _NUMBER_PATTERNS:
+        assert [m.span() for m in _matches(pattern, text)] == [
+            m.span() for m in pattern.finditer(text)
+        ]
+
+
+@settings(max_examples=300)
+@given(st.lists(st.sampled_from(_NUMBERISH), max_size=40))
+def test_ipv4_found_from_its_dots_is_the_regex_own(pieces: list[str]) -> None:
+    """Dotted IPv4 addresses tried only at the dots between digits: the same matches as
+    the regex searched from every digit."""
+    text = "".join(pieces)
+    assert [m.span() for m in _ipv4_matches(text)] == [m.span() for m in _IPV4.finditer(text)]
+
+
+@settings(max_examples=300)
+@given(st.lists(st.sampled_from(_NUMBERISH), max_size=40))
+def test_nanp_digits_and_area_code_bracket_read_cheaply(pieces: list[str]) -> None:
+    """A NANP match's digits by ``str.translate`` and its bracket after the area code by
+    index, as the groups give them."""
+    text = "".join(pieces)
+    for m in _NANP.finditer(text):
+        assert m.group().translate(_NANP_SEPARATORS) == "".join(_DIGIT_GROUPS.findall(m.group()))
+        assert (text[m.start() + 3] == ")") == m.group("sep").startswith(")")
+
+
+def _last_word_letter_by_letter(text: str) -> tuple[str, str]:
+    i = len(text)
+    while i > 0 and len(text) - i < 20 and text[i - 1].isalpha():
+        i -= 1
+    return text[i:].lower(), text[:i]
+
+
+@settings(max_examples=300)
+@given(st.text(alphabet="abcXYZ é\u00b2\u0130\u01c5._#:7\n", max_size=50) | st.text(max_size=30))
+def test_last_word_is_the_letter_by_letter_one(text: str) -> None:
+    """The last word before a phone number, by stripping ASCII letters, is the one read
+    back letter by letter (letters beyond ASCII, "²", 20 letters at most)."""
+    assert _label_word(text) == _last_word_letter_by_letter(text)
+
+
+@settings(max_examples=300)
+@given(st.text(alphabet="ab._%+'-@ é1\u0663\u00b2/\u4e00x", max_size=90))
+def test_local_part_start_is_the_regex_own(text: str) -> None:
+    """The start of an email's local part before each position, by stripping ASCII
+    characters, is where the local-part regex starts."""
+    for at in range(len(text) + 1):
+        run = _LOCAL_RUN.search(text, max(0, at - 64), at)
+        assert _local_run_start(text, at) == (-1 if run is None else run.start())
+
+
 # --- SSN and ITIN ---------------------------------------------------------------------
+
+_NINE_PIECES = [
+    "123-45-6789", "123 45 6789", "123456789", "912-78-1234", "912781234", "SSN", "ssn#",
+    "SS #", "ss no", "Social", "soc. sec", "soc sec", "social security", "ITIN", "itins",
+    "TIN", "tin:", "Individual Taxpayer", "taxpayer id", "TAXPAYER IDENTIFICATION", "is",
+    "my", "the", "Case", " ", "  ", "\n", ":", "-", "#", ".", "x", "7", "\u017f",
+    "\u0130", "\u212a", "é",
+]  # fmt: skip
+
+
+@settings(max_examples=300)
+@given(st.lists(st.sampled_from(_NINE_PIECES), max_size=30))
+def test_context_words_looked_for_only_where_their_letters_are(pieces: list[str]) -> None:
+    """SSN and ITIN context, looked for only in windows holding one of its literals (in
+    ASCII text), scores the same as when looked for everywhere (the empty literal is in
+    every window)."""
+    text = "".join(pieces)
+    for context, check, literals in (
+        (_SSN_CONTEXT, _ssn_valid, ("ss", "soc")),
+        (_ITIN_CONTEXT, _itin_valid, ("tin", "taxpayer")),
+    ):
+        for shape in (_NINE, _ITIN_SHAPE):
+            assert _nine_digit_spans(text, shape, context, check, literals) == (
+                _nine_digit_spans(text, shape, context, check, ("",))
+            )
+
+
+@settings(max_examples=200)
+@given(
+    st.lists(
+        st.sampled_from([*_NINE_PIECES, "DOB", "March 14, 1985", "3/14/85", "_1"]), max_size=20
+    ),
+    st.integers(0, 200),
+    st.integers(0, 200),
+)
+def test_dates_in_ascii_text_are_the_unicode_regex_own(pieces: list[str], a: int, b: int) -> None:
+    """The ASCII-only twin of the date regex matches what it does, in any window."""
+    text = "".join(pieces)
+    if text.isascii():
+        assert [(m.span(), m.groupdict()) for m in _DATE_ASCII.finditer(text, a, b)] == [
+            (m.span(), m.groupdict()) for m in _DATE.finditer(text, a, b)
+        ]
+
 
 SSN = UsSsnDetector()
 ITIN = UsItinDetector()

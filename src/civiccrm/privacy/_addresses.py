@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Final
 
+from civiccrm.privacy._patterns import _matches
 from civiccrm.privacy.detect import Finding, KnownEntities, PiiType, detector_failed
 
 __all__ = ["UsAddressDetector"]
@@ -339,7 +340,8 @@ _STATE_ABBR = _alternation({a for a in STATES if a not in {"AA", "AE", "AP"}})
 _STATE_NAME = _alternation(set(STATES.values()) - {n for n in STATES.values() if "Armed" in n})
 
 # House number: 1-6 digits, a range (12-14), a letter (12B) or a half (12 1/2).
-_NUMBER = r"(?P<num>\d{1,6}(?:[ \t]?-[ \t]?\d{1,6})?(?:-?[A-Za-z](?![A-Za-z]))?(?:[ \t]+1/2|½)?)"
+_NUMBER_TAIL = r"(?:[ \t]?-[ \t]?\d{1,6})?(?:-?[A-Za-z](?![A-Za-z]))?(?:[ \t]+1/2|½)?"
+_NUMBER = rf"(?P<num>\d{{1,6}}{_NUMBER_TAIL})"
 _DIRECTION = (
     r"(?:N|S|E|W|NE|NW|SE|SW|North|South|East|West|Northeast|Northwest|Southeast|Southwest)"
 )
@@ -377,17 +379,25 @@ _TAIL = (
 )
 
 # Each pattern starts with a lookahead for its first character: the regex engine then
-# skips ahead to it fast, where a lookbehind first would try every position.
+# skips ahead to it fast, where a lookbehind first would try every position. The one
+# run over every text starts with the house number's first digit itself (a character
+# class first: faster still), the look-behinds after it; and its street-name words are
+# atomic groups: a word is only ever followed by a space or tab, which no shorter match
+# of the word is, so the engine need not try them (the same matches, found faster).
 _STREET_RE: Final = re.compile(
-    rf"(?=\d)(?<![\w$#.,/+\-])(?<!\d:){_NUMBER}(?![ \t]*(?:[AaPp]\.?[Mm]\b|[AaPp]\.[Mm]\.))[ \t]+"
+    rf"(?P<num>\d(?<![\w$#.,/+\-]\d)(?<!\d:\d)\d{{0,5}}{_NUMBER_TAIL})"
+    rf"(?![ \t]*(?:[AaPp]\.?[Mm]\b|[AaPp]\.[Mm]\.))[ \t]+"
     rf"(?:(?P<predir>{_DIRECTION})\.?[ \t]+)?"
-    rf"(?P<name>{_NAME_WORD}(?:[ \t]+{_NAME_WORD}){{0,4}})[ \t]+"
+    rf"(?P<name>(?>{_NAME_WORD})(?:[ \t]+(?>{_NAME_WORD})){{0,4}})[ \t]+"
     rf"{_SUFFIX}"
     rf"(?:[ \t]+(?P<postdir>(?:N|S|E|W|NE|NW|SE|SW)\.?(?![\w-])"
     rf"|(?:North|South|East|West)(?=[ \t]*(?:,|\r?\n|$|Apt|Unit|Suite|Ste|\#))))?"
     rf"{_UNIT}?"
     rf"{_TAIL}?"
 )
+#: The same for a text of ASCII characters only (``str.isascii``): there ``\d``, ``\w``
+#: and ``\b`` mean what they mean for any text, and the regex engine tests them faster.
+_STREET_RE_ASCII: Final = re.compile(_STREET_RE.pattern, re.ASCII)
 #: The same with the shortest street name first: tried where the longest scores 0
 #: ("55 Main St Trlr 4": Trlr is a suffix too, and a unit designator).
 _STREET_SHORT_RE: Final = re.compile(
@@ -429,9 +439,6 @@ _MILITARY_RE: Final = re.compile(
     r")(?![\w-])"
 )
 
-#: Strings that a military address or a PO box holds (one of them at least).
-_MILITARY_WORDS: Final = ("PO", "US", "PSC", "CMR", "Unit", "UNIT")
-_BOX_WORDS: Final = ("Box", "BOX", "box")
 
 # Words that are never part of a lower-case street name ("walked 5 miles down the road").
 _FUNCTION_WORDS: Final = _words(
@@ -473,6 +480,9 @@ _WORDS_AFTER_ADDRESS: Final = _words(
 _ENDS_ADDRESS_RE: Final = re.compile(r"[ \t]*(?:[,;:()\[\]\"'\u2019.!?/|-]|\r?\n|$)")
 
 
+_T_US_ADDRESS: Final = PiiType.US_ADDRESS
+
+
 class UsAddressDetector:
     """
     Finds US street addresses (``742 Evergreen Terrace``, ``4759 William Haven Apt. 194
@@ -490,43 +500,50 @@ class UsAddressDetector:
     def detect(self, text: str, known: KnownEntities | None = None) -> list[Finding]:
         """The addresses in ``text``; ``known`` is not used. Never raises."""
         try:
-            return list(self._detect(text))
+            return self._detect(text)
         except Exception as exc:  # noqa: BLE001 - a detector never raises (detect.Detector)
             detector_failed(self.name, exc)
             return []
 
-    def _detect(self, text: str) -> Iterator[Finding]:
+    def _detect(self, text: str) -> list[Finding]:
         if not isinstance(text, str) or not text:
-            return
+            return []
+        out: list[Finding] = []
         taken: list[tuple[int, int]] = []  # PO boxes and military addresses, in order
-        # Cheap tests before the slower scans: each pattern needs one of these strings.
-        military = _MILITARY_RE.finditer(text) if any(w in text for w in _MILITARY_WORDS) else ()
-        for m in military:
-            if m.group("box") and not m.group("line"):
-                score = 0.85  # "Unit 0930 Box 0211" without its DPO line
-            elif m.group("lone"):
-                score = 0.9  # "APO AE 09012" alone
-            else:
-                score = 0.95
-            taken.append((m.start(), m.end()))
-            yield self._finding(text, m.start(), m.end(), score)
-        boxes = any(w in text for w in _BOX_WORDS)
-        po_boxes = (
-            sorted([*_PO_BOX_RE.finditer(text), *_RURAL_RE.finditer(text)], key=_match_start)
-            if boxes
-            else ()
-        )
-        for m in po_boxes:
-            score = 0.95 if m.group("tail") else 0.9
-            taken.append((m.start(), m.end()))
-            yield self._finding(text, m.start(), m.end(), score)
+        # Cheap tests before the slower scans: a military address holds "PO" (APO, FPO,
+        # DPO), "US" (USS, USNS ...), "PSC", "CMR", "Unit" or "UNIT"; a PO box or a rural
+        # route holds "Box", "BOX" or "box".
+        if (
+            "PO" in text
+            or "US" in text
+            or "PSC" in text
+            or "CMR" in text
+            or "Unit" in text
+            or "UNIT" in text
+        ):
+            for m in _MILITARY_RE.finditer(text):
+                if m.group("box") and not m.group("line"):
+                    score = 0.85  # "Unit 0930 Box 0211" without its DPO line
+                elif m.group("lone"):
+                    score = 0.9  # "APO AE 09012" alone
+                else:
+                    score = 0.95
+                taken.append((m.start(), m.end()))
+                out.append(self._finding(text, m.start(), m.end(), score))
+        if "Box" in text or "BOX" in text or "box" in text:
+            po_boxes = [*_PO_BOX_RE.finditer(text), *_RURAL_RE.finditer(text)]
+            for m in sorted(po_boxes, key=_match_start):
+                score = 0.95 if m.group("tail") else 0.9
+                taken.append((m.start(), m.end()))
+                out.append(self._finding(text, m.start(), m.end(), score))
         taken.sort()
         starts = [s for s, _ in taken]
-        for m in _STREET_RE.finditer(text):
+        for m in _matches(_STREET_RE_ASCII if text.isascii() else _STREET_RE, text):
             start, end = m.span()
-            k = bisect.bisect_left(starts, end)
-            if k and taken[k - 1][1] > start:
-                continue  # inside a PO box or military address
+            if starts:
+                k = bisect.bisect_left(starts, end)
+                if k and taken[k - 1][1] > start:
+                    continue  # inside a PO box or military address
             score = self._street_score(text, m)
             if not score and " " in m.group("name"):
                 short = _STREET_SHORT_RE.match(text, start)
@@ -534,7 +551,8 @@ class UsAddressDetector:
                     m, end = short, short.end()
                     score = self._street_score(text, m)
             if score:
-                yield self._finding(text, start, end, score)
+                out.append(self._finding(text, start, end, score))
+        return out
 
     @staticmethod
     def _street_score(text: str, m: re.Match[str]) -> float:
@@ -551,7 +569,12 @@ class UsAddressDetector:
                 and (year.group("sure") is not None or _YEAR_RE.search(before) is not None)
             ):
                 return 0.0
-        if _CORNER_BEFORE_RE.search(before):
+        stripped = before.rstrip()
+        if (
+            len(stripped) < len(before)
+            and stripped[-2:].lower() == "of"  # what _CORNER_BEFORE_RE needs: a cheap test
+            and _CORNER_BEFORE_RE.search(before)
+        ):
             return 0.0
         suffix_text = m.group("suffix").rstrip(".")
         full = SUFFIX_CANONICAL.get(suffix_text.lower(), "")
@@ -587,7 +610,7 @@ class UsAddressDetector:
         # sentence loses its period too) nor on spaces, and never starts on one.
         while end > start and text[end - 1] in " \t\r\n.,":
             end -= 1
-        return Finding(PiiType.US_ADDRESS, start, end, score, self.name)
+        return Finding(_T_US_ADDRESS, start, end, score, self.name)
 
 
 #: A token of an address line: a word or number, "#" or a fraction.

@@ -27,7 +27,7 @@ import bisect
 import functools
 import ipaddress
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date
 from typing import Final
 
@@ -60,6 +60,34 @@ _HAS_DIGIT: Final = re.compile(r"[0-9]")
 
 def _word_set(words: str) -> frozenset[str]:
     return frozenset(words.split())
+
+
+def _matches(pattern: re.Pattern[str], text: str) -> list[re.Match[str]]:
+    """
+    ``list(pattern.finditer(text))`` for a ``pattern`` that never matches the empty
+    string: one search after another, cheaper than an iterator for a text where it
+    finds nothing or little (the common case of each detector).
+    """
+    m = pattern.search(text)
+    if m is None:
+        return []
+    found = [m]
+    while (m := pattern.search(text, m.end())) is not None:
+        found.append(m)
+    return found
+
+
+# The types, bound once (an enum's attribute is slower to read than a module's).
+_T_EMAIL: Final = PiiType.EMAIL
+_T_PHONE: Final = PiiType.PHONE
+_T_US_SSN: Final = PiiType.US_SSN
+_T_US_ITIN: Final = PiiType.US_ITIN
+_T_CREDIT_CARD: Final = PiiType.CREDIT_CARD
+_T_IBAN: Final = PiiType.IBAN
+_T_IP_ADDRESS: Final = PiiType.IP_ADDRESS
+_T_DATE_OF_BIRTH: Final = PiiType.DATE_OF_BIRTH
+_T_DRIVER_LICENSE: Final = PiiType.DRIVER_LICENSE
+_T_PASSPORT: Final = PiiType.PASSPORT
 
 
 def _findings(kind: str, name: str, spans: Iterable[tuple[int, int, float]]) -> list[Finding]:
@@ -114,6 +142,21 @@ def _near(
 _LAST_LOWERED: tuple[str, str] = ("", "")
 
 
+#: The last text asked about digits, and the answer (see :data:`_LAST_LOWERED`).
+_LAST_DIGITS: tuple[str, bool] = ("", False)
+
+
+def _has_digit(text: str) -> bool:
+    """Whether ``text`` holds an ASCII digit, found once for the detectors that ask."""
+    global _LAST_DIGITS
+    last = _LAST_DIGITS
+    if last[0] is text:
+        return last[1]
+    found = _HAS_DIGIT.search(text) is not None
+    _LAST_DIGITS = (text, found)
+    return found
+
+
 def _lowered(text: str) -> str:
     """``text.lower()``, computed once for the detectors that run on the same text."""
     global _LAST_LOWERED
@@ -135,9 +178,16 @@ class _Keywords:
     ``first``: the letters a match can start with, in any case; the windows are
     searched with a copy of ``pattern`` that looks ahead for one of them first (the
     engine then skips to them, where a ``\\b`` first is tried at every position).
+
+    ``checks``: for some literals, what must follow an occurrence (matched at it in the
+    text) for it to be part of a match of ``pattern`` ("age" in "Agent" is not): a
+    window around occurrences none of which passes is not searched. The spans are the
+    same: a match the window search keeps holds an occurrence inside the window, and
+    that occurrence's check reads nothing the match did not read (the same characters,
+    to the same word boundary), so it passes.
     """
 
-    __slots__ = ("fast", "literals", "pattern", "reach", "word_start")
+    __slots__ = ("checks", "fast", "literals", "pattern", "plan", "reach", "word_start")
 
     def __init__(
         self,
@@ -147,11 +197,14 @@ class _Keywords:
         *,
         first: str,
         word_start: bool = False,
+        checks: Mapping[str, re.Pattern[str]] | None = None,
     ) -> None:
         self.literals = literals
         self.pattern = pattern
         self.reach = reach
         self.word_start = word_start
+        self.checks: Mapping[str, re.Pattern[str]] = checks or {}
+        self.plan = tuple((literal, self.checks.get(literal)) for literal in literals)
         body = pattern.pattern.removeprefix("(?i)")
         self.fast = re.compile(f"(?=(?i:[{first}]))(?:{body})", pattern.flags)
 
@@ -160,13 +213,17 @@ class _Keywords:
         if len(low) != len(text):  # a few characters lowercase to two: no shortcut
             return [m.span() for m in self.pattern.finditer(text)]
         hits: list[int] = []
+        failed: set[int] = set()  # the occurrences that fail their check
         word_start = self.word_start
-        for literal in self.literals:
-            i = low.find(literal)
+        find = low.find
+        for literal, check in self.plan:
+            i = find(literal)
             while i >= 0:
                 if not (word_start and i and (low[i - 1].isalnum() or low[i - 1] == "_")):
                     hits.append(i)
-                i = low.find(literal, i + 1)
+                    if check is not None and check.match(text, i) is None:
+                        failed.add(i)
+                i = find(literal, i + 1)
         if not hits:
             return []
         hits.sort()
@@ -176,10 +233,15 @@ class _Keywords:
         i = 0
         while i < len(hits):
             ws, we = max(last, hits[i] - reach), min(n, hits[i] + reach * 2)
+            passed = hits[i] not in failed
             i += 1
             while i < len(hits) and hits[i] - reach <= we:
                 we = min(n, hits[i] + reach * 2)
+                passed = passed or hits[i] not in failed
                 i += 1
+            if not passed:
+                last = max(last, we)
+                continue
             for m in self.fast.finditer(text, ws, we):
                 span = m.span()
                 if m.end() == we and we < n:
@@ -277,6 +339,26 @@ _EMAIL: Final = re.compile(
 )
 #: The local part's characters, run back from an ``@``.
 _LOCAL_RUN: Final = re.compile(r"[\w%+.'\-]{1,64}\Z")
+#: The ASCII characters of :data:`_LOCAL_RUN`'s class.
+_LOCAL_ASCII: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_%+.'-"
+
+
+def _local_run_start(text: str, at: int) -> int:
+    """
+    Where ``_LOCAL_RUN.search(text, max(0, at - 64), at)`` starts, -1 if nowhere: the
+    start of the run of its characters right before ``at``, 64 at most, found by
+    stripping the ASCII ones (the regex itself when a word character beyond ASCII
+    stops that).
+    """
+    lo = at - 64 if at > 64 else 0
+    segment = text[lo:at]
+    k = len(segment.rstrip(_LOCAL_ASCII))
+    if k and segment[k - 1].isalnum():  # a word character beyond ASCII: ask the regex
+        run = _LOCAL_RUN.search(text, lo, at)
+        return -1 if run is None else run.start()
+    return lo + k if k < len(segment) else -1
+
+
 #: Generic and sponsored top-level domains seen in citizens' mail (any two-letter
 #: country code is accepted too).
 _KNOWN_TLDS: Final = _word_set(
@@ -328,15 +410,15 @@ class EmailDetector:
                         score = 1.0 if len(tld) == 2 or tld in _KNOWN_TLDS else 0.6
                         spans.append((m.start(), m.end(), score))
             at = text.find("@", at + 1)
-        return _findings(PiiType.EMAIL, self.name, spans)
+        return _findings(_T_EMAIL, self.name, spans) if spans else []
 
     @staticmethod
     def _around(text: str, at: int, n: int) -> re.Match[str] | None:
         """The email whose ``@`` is at ``at``, if any."""
-        run = _LOCAL_RUN.search(text, max(0, at - 64), at)
-        if run is None:
+        start = _local_run_start(text, at)
+        if start < 0:
             return None
-        m = _EMAIL.search(text, run.start(), min(n, at + 256))
+        m = _EMAIL.search(text, start, min(n, at + 256))
         if m is None or m.start() >= at or m.end() <= at or m.end() == at + 256:
             return None
         return m
@@ -380,18 +462,30 @@ _PHONE_CONTEXT: Final = re.compile(
     r"text(?:ed|ing)?|reach(?:ed)?|numbers?|fax|ph|cb|c/b)\b|\u260e|\U0001f4de"
 )
 _DIGIT_GROUPS: Final = re.compile(r"[0-9]+")
+#: What :data:`_NANP` matches besides digits, deleted by ``str.translate``.
+_NANP_SEPARATORS: Final = str.maketrans("", "", ") .-/")
 #: How people group the digits of a NANP number written without ``+``.
 _NANP_GROUPINGS: Final = frozenset(
     {(10,), (3, 7), (3, 3, 4), (1, 3, 3, 4), (1, 10), (11,), (1, 3, 7)}
 )
 
 
+_ASCII_LETTERS: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
 def _last_word(text: str) -> tuple[str, str]:
-    """The word ``text`` ends with (lowercased, maybe empty) and what comes before it."""
-    i = len(text)
-    while i > 0 and len(text) - i < 20 and text[i - 1].isalpha():
-        i -= 1
-    return text[i:].lower(), text[:i]
+    """The word ``text`` ends with (lowercased, maybe empty) and what comes before it:
+    its last letters (``str.isalpha``), 20 at most."""
+    if not text or not text[-1].isalpha():
+        return "", text
+    tail = text[-20:]
+    k = len(tail.rstrip(_ASCII_LETTERS))
+    if k and tail[k - 1].isalpha():  # a letter beyond ASCII: letter by letter
+        i = len(text)
+        while i > 0 and len(text) - i < 20 and text[i - 1].isalpha():
+            i -= 1
+        return text[i:].lower(), text[:i]
+    return tail[k:].lower(), text[: len(text) - len(tail) + k]
 
 
 def _labelled(text: str, start: int) -> bool:
@@ -558,38 +652,40 @@ class PhoneDetector:
     name: str = attrs.field(default="phone", init=False)
 
     def detect(self, text: str, known: KnownEntities | None = None) -> list[Finding]:
-        if not _HAS_DIGIT.search(text):
+        if not _has_digit(text):
             return []
         if _in_nanp(self.region):
-            spans = list(self._nanp(text))
+            spans = self._nanp(text)
             if "+" in text or "011" in text:  # what _international needs
                 spans.extend(self._international(text, sorted([(s, e) for s, e, _ in spans])))
             spans.extend(self._local(text, sorted([(s, e) for s, e, _ in spans])))
         else:
             spans = list(self._matched(text))
-        return _findings(PiiType.PHONE, self.name, spans)
+        return _findings(_T_PHONE, self.name, spans) if spans else []
 
-    def _valid_nanp(self, national: str) -> bool:
-        return _nanp_validity(self.region)(national)
-
-    def _nanp(self, text: str) -> Iterator[tuple[int, int, float]]:
-        for m in _NANP.finditer(text):
+    def _nanp(self, text: str) -> list[tuple[int, int, float]]:
+        found: list[tuple[int, int, float]] = []
+        valid = _nanp_validity(self.region)
+        for m in _matches(_NANP, text):
             start, end = m.span()
-            if m.group("sep").startswith(")"):
+            if text[start + 3] == ")":  # the separator after the area code (see _NANP)
                 if start == 0 or text[start - 1] != "(":
                     continue
                 start -= 1
-            prefix = _NANP_PREFIX.search(text, max(0, start - 3), start)
-            if prefix is not None:
-                start = prefix.start()
+            if text.find("1", max(0, start - 3), start) >= 0:  # what _NANP_PREFIX needs
+                prefix = _NANP_PREFIX.search(text, max(0, start - 3), start)
+                if prefix is not None:
+                    start = prefix.start()
             extension = _EXTENSION.match(text, end)
             if extension is not None:
                 end = extension.end()
             if _ATTACHED_AFTER.match(text, end) or _labelled(text, start):
                 continue
-            digits = "".join(_DIGIT_GROUPS.findall(m.group()))
-            if self._valid_nanp(digits):
-                yield start, end, 0.9
+            # A match is digits and the separators ") .-/": its digits, as
+            # "".join(_DIGIT_GROUPS.findall(...)) gives them.
+            if valid(m.group().translate(_NANP_SEPARATORS)):
+                found.append((start, end, 0.9))
+        return found
 
     def _accept(
         self, text: str, start: int, end: int, match: phonenumbers.PhoneNumberMatch
@@ -646,7 +742,7 @@ class PhoneDetector:
                 break
 
     def _local(self, text: str, taken: list[tuple[int, int]]) -> Iterator[tuple[int, int, float]]:
-        for m in _LOCAL_PHONE.finditer(text):
+        for m in _matches(_LOCAL_PHONE, text):
             start, end = m.span()
             if _overlaps(taken, start, end):
                 continue
@@ -709,21 +805,52 @@ def _itin_valid(digits: str) -> bool:
     return digits[0] == "9" and int(digits[3:5]) in _ITIN_GROUPS
 
 
+def _may_hold(low: str | None, literals: tuple[str, ...], start: int, end: int) -> bool:
+    """False when none of ``literals`` occurs in ``low[start:end]`` (``low`` None: no
+    lowercase text to look in, so maybe)."""
+    if low is None:
+        return True
+    for literal in literals:  # noqa: SIM110 - a loop: faster than any() over a generator
+        if low.find(literal, start, end) >= 0:
+            return True
+    return False
+
+
 def _nine_digit_spans(
     text: str,
     shape: re.Pattern[str],
     context: re.Pattern[str],
     check: Callable[[str], bool],
+    literals: tuple[str, ...],
 ) -> list[tuple[int, int, float]]:
-    """Formatted nine-digit numbers always (0.95 near context), bare ones after context."""
+    """
+    Formatted nine-digit numbers always (0.95 near context), bare ones after context.
+    ``literals``: what every match of ``context`` holds, in lower case: where none is,
+    the context is not looked for (in ASCII text only: beyond it, case-insensitive
+    matching knows more letters than ``str.lower`` gives, such as "\u017f" for "s").
+    """
     spans: list[tuple[int, int, float]] = []
-    for m in shape.finditer(text):
+    low: str | None = None
+    for m in _matches(shape, text):
         raw = m.group()
         if not check(raw.replace(raw[3], "") if m.group("sep") else raw):
             continue
+        if low is None and text.isascii():
+            low = _lowered(text)
         start, end = m.span()
+        # The windows _context_before and _context_after search.
+        before_lo, after_hi = max(0, start - 64), min(len(text), end + 44)
         if m.group("sep"):
-            spans.append((start, end, 0.95 if _near(context, text, start, end, 40, 20) else 0.85))
+            near = (
+                _may_hold(low, literals, before_lo, start)
+                and _context_before(context, text, start, 40) is not None
+            ) or (
+                _may_hold(low, literals, end, after_hi)
+                and _context_after(context, text, end, 20) is not None
+            )
+            spans.append((start, end, 0.95 if near else 0.85))
+            continue
+        if not _may_hold(low, literals, before_lo, start):
             continue
         before = _context_before(context, text, start, 40)
         if before is not None and _gap_ok(text[before[1] : start], capitals=False):
@@ -745,8 +872,8 @@ class UsSsnDetector:
     name: str = attrs.field(default="us_ssn", init=False)
 
     def detect(self, text: str, known: KnownEntities | None = None) -> list[Finding]:
-        spans = _nine_digit_spans(text, _NINE, _SSN_CONTEXT, _ssn_valid)
-        return _findings(PiiType.US_SSN, self.name, spans)
+        spans = _nine_digit_spans(text, _NINE, _SSN_CONTEXT, _ssn_valid, ("ss", "soc"))
+        return _findings(_T_US_SSN, self.name, spans) if spans else []
 
 
 @attrs.define
@@ -763,8 +890,10 @@ class UsItinDetector:
     name: str = attrs.field(default="us_itin", init=False)
 
     def detect(self, text: str, known: KnownEntities | None = None) -> list[Finding]:
-        spans = _nine_digit_spans(text, _ITIN_SHAPE, _ITIN_CONTEXT, _itin_valid)
-        return _findings(PiiType.US_ITIN, self.name, spans)
+        spans = _nine_digit_spans(
+            text, _ITIN_SHAPE, _ITIN_CONTEXT, _itin_valid, ("tin", "taxpayer")
+        )
+        return _findings(_T_US_ITIN, self.name, spans) if spans else []
 
 
 # --- payment cards --------------------------------------------------------------------
@@ -822,7 +951,7 @@ class CreditCardDetector:
 
     def detect(self, text: str, known: KnownEntities | None = None) -> list[Finding]:
         spans: list[tuple[int, int, float]] = []
-        for m in _CARD.finditer(text):
+        for m in _matches(_CARD, text):
             raw, sep = m.group(), m.group("sep")
             start = m.start()
             if sep is None:
@@ -834,7 +963,7 @@ class CreditCardDetector:
                 spans.append((start, m.end(), 1.0))
             elif len(groups) > 3 and _card_ok("".join(groups[:-1])):
                 spans.append((start, start + len(raw) - len(groups[-1]) - 1, 1.0))
-        return _findings(PiiType.CREDIT_CARD, self.name, spans)
+        return _findings(_T_CREDIT_CARD, self.name, spans) if spans else []
 
 
 # --- IBAN -----------------------------------------------------------------------------
@@ -878,7 +1007,7 @@ class IbanDetector:
 
     def detect(self, text: str, known: KnownEntities | None = None) -> list[Finding]:
         spans: list[tuple[int, int, float]] = []
-        for m in _IBAN_REST.finditer(text):
+        for m in _matches(_IBAN_REST, text):
             start = m.start() - 2
             if start > 0 and (text[start - 1].isalnum() or text[start - 1] in "_-"):
                 continue
@@ -902,7 +1031,7 @@ class IbanDetector:
             compact = raw[:cut].replace(" ", "").upper()
             if compact.isascii() and _iban_checksum_ok(compact):
                 spans.append((start, end, 1.0))
-        return _findings(PiiType.IBAN, self.name, spans)
+        return _findings(_T_IBAN, self.name, spans) if spans else []
 
 
 # --- IP addresses ---------------------------------------------------------------------
@@ -920,6 +1049,33 @@ _VERSION_BEFORE: Final = re.compile(
     r"(?i)(?:\b(?:v|ver|version|build|release|firmware|rev|revision|section|sec|"
     r"chapter|ch|para|rule|step|item|oid)\.?|§)\s*\Z"
 )
+
+
+#: A dot between two digits: where the first dot of a dotted IPv4 address can be. A
+#: literal first: the regex engine skips to dots, fewer than digits in most texts.
+_DIGIT_DOT_DIGIT: Final = re.compile(r"\.(?<=[0-9]\.)(?=[0-9])")
+
+
+def _ipv4_matches(text: str) -> list[re.Match[str]]:
+    """
+    ``list(_IPV4.finditer(text))``, found from the dots: a match starts on the first of
+    the one to three digits before its first dot (no digit stands before it), so each
+    dot between digits gives one place to try, in text order.
+    """
+    found: list[re.Match[str]] = []
+    last = 0
+    for dot in _matches(_DIGIT_DOT_DIGIT, text):
+        d = dot.start()
+        start = d - 1
+        while start > 0 and start > d - 3 and "0" <= text[start - 1] <= "9":
+            start -= 1
+        if start < last or (start > 0 and "0" <= text[start - 1] <= "9"):
+            continue  # inside the last match, or four digits or more before the dot
+        m = _IPV4.match(text, start)
+        if m is not None:
+            found.append(m)
+            last = m.end()
+    return found
 
 
 def _ipv4_ok(candidate: str) -> bool:
@@ -960,7 +1116,7 @@ class IpAddressDetector:
     def detect(self, text: str, known: KnownEntities | None = None) -> list[Finding]:
         candidates: list[tuple[int, int]] = []
         last = 0
-        for hint in _IPV6_HINT.finditer(text):
+        for hint in _matches(_IPV6_HINT, text) if ":" in text else ():
             if hint.start() < last:
                 continue
             endpos = min(len(text), hint.end() + 45)
@@ -977,17 +1133,19 @@ class IpAddressDetector:
                 last = m.end()
                 break
         ipv6 = list(candidates)
-        for m in _IPV4.finditer(text):
+        for m in _ipv4_matches(text) if "." in text else ():
             if (
                 _ipv4_ok(m.group())
                 and not _VERSION_BEFORE.search(text, max(0, m.start() - 20), m.start())
                 and not _overlaps(ipv6, m.start(), m.end())  # ::ffff:192.0.2.128
             ):
                 candidates.append(m.span())
+        if not candidates:
+            return []
         spans = [
             (s, e, 0.95 if _near(_IP_CONTEXT, text, s, e, 30, 15) else 0.8) for s, e in candidates
         ]
-        return _findings(PiiType.IP_ADDRESS, self.name, spans)
+        return _findings(_T_IP_ADDRESS, self.name, spans)
 
 
 # --- dates of birth -------------------------------------------------------------------
@@ -1017,6 +1175,9 @@ _DATE: Final = re.compile(
     """,
     re.IGNORECASE | re.VERBOSE,
 )
+#: The same for a text of ASCII characters only (``str.isascii``): there ``\w`` and
+#: case-insensitive letters mean what they mean for any text, and are tested faster.
+_DATE_ASCII: Final = re.compile(_DATE.pattern, re.IGNORECASE | re.VERBOSE | re.ASCII)
 _DOB_CONTEXT: Final = _Keywords(
     ("birth", "born", "dob", "d.o.b", "bday", "b-day", "age"),
     re.compile(
@@ -1027,6 +1188,7 @@ _DOB_CONTEXT: Final = _Keywords(
     reach=16,
     first="dba",
     word_start=True,
+    checks={"age": re.compile(r"(?i)aged?\b")},  # not "Agent", "agency", "ages"
 )
 _DOB_BLOCKERS: Final = re.compile(
     r"(?i)\b(?:appointments?|appt|visits?|due|scheduled?|hearing|deadline|meeting|filed|"
@@ -1101,7 +1263,7 @@ class DateOfBirthDetector:
     name: str = attrs.field(default="date_of_birth", init=False)
 
     def detect(self, text: str, known: KnownEntities | None = None) -> list[Finding]:
-        if not _HAS_DIGIT.search(text):
+        if not _has_digit(text):
             return []
         found = _DOB_CONTEXT.spans(text)
         if not found:
@@ -1139,12 +1301,13 @@ class DateOfBirthDetector:
                 )
             ):
                 spans.append((start, end, 0.85))
-        return _findings(PiiType.DATE_OF_BIRTH, self.name, spans)
+        return _findings(_T_DATE_OF_BIRTH, self.name, spans) if spans else []
 
     @staticmethod
     def _dates(text: str, found: list[tuple[int, int]]) -> Iterator[re.Match[str]]:
         """Date candidates in merged windows of 60 characters around the context words."""
         n = len(text)
+        date_re = _DATE_ASCII if text.isascii() else _DATE
         windows: list[list[int]] = []
         for s, e in found:
             ws, we = max(0, s - 60), min(n, e + 60)
@@ -1156,7 +1319,7 @@ class DateOfBirthDetector:
         for ws, we in windows:
             # A date is far shorter than 40 characters: one starting in the window is
             # matched whole. The look-behind sees before ``ws``: none starts mid-way.
-            for m in _DATE.finditer(text, max(ws, last), min(n, we + 40)):
+            for m in date_re.finditer(text, max(ws, last), min(n, we + 40)):
                 if m.start() >= we:
                     break
                 last = m.end()
@@ -1176,6 +1339,13 @@ _DL_CONTEXT: Final = _Keywords(
     ),
     reach=16,
     first="dolsc",
+    # not "public", "police", "handle", "middle", "estate", "state of"
+    checks={
+        "lic": re.compile(r"(?i)lic(?:en[cs]e|\.?\s*(?:no\b|\#))"),
+        "dl": re.compile(r"DL\b"),
+        "d.l.": re.compile(r"D\.L\."),
+        "state": re.compile(r"(?i)state\s+id\b"),
+    },
 )
 _DL_TOKEN: Final = re.compile(
     r"(?<![\w/.\-])(?:[0-9]{3}(?: [0-9]{3}){2,3}(?![ ]?[0-9])|"
@@ -1255,10 +1425,12 @@ class DriverLicenseDetector:
     name: str = attrs.field(default="driver_license", init=False)
 
     def detect(self, text: str, known: KnownEntities | None = None) -> list[Finding]:
-        if not _HAS_DIGIT.search(text):
+        if not _has_digit(text):
             return []
         spans = _context_bound(text, _DL_CONTEXT, _DL_TOKEN, 30, _licence_ok)
-        return _findings(PiiType.DRIVER_LICENSE, self.name, [(s, e, 0.8) for s, e in spans])
+        if not spans:
+            return []
+        return _findings(_T_DRIVER_LICENSE, self.name, [(s, e, 0.8) for s, e in spans])
 
 
 @attrs.define
@@ -1275,10 +1447,12 @@ class PassportDetector:
     name: str = attrs.field(default="passport", init=False)
 
     def detect(self, text: str, known: KnownEntities | None = None) -> list[Finding]:
-        if not _HAS_DIGIT.search(text):
+        if not _has_digit(text):
             return []
         spans = _context_bound(text, _PASSPORT_CONTEXT, _PASSPORT_TOKEN, 30, _passport_ok)
-        return _findings(PiiType.PASSPORT, self.name, [(s, e, 0.8) for s, e in spans])
+        if not spans:
+            return []
+        return _findings(_T_PASSPORT, self.name, [(s, e, 0.8) for s, e in spans])
 
 
 def pattern_detectors(*, region: str = "US") -> list[Detector]:

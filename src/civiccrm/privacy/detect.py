@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import enum
 import logging
+import operator
 from collections.abc import Iterable, Sequence
-from typing import Protocol, runtime_checkable
+from typing import Final, Protocol, runtime_checkable
 
 import attrs
 
@@ -57,7 +58,7 @@ class PiiType(enum.StrEnum):
     PERSON = "PERSON"
 
 
-@attrs.frozen(order=False)
+@attrs.frozen(order=False, init=False)
 class Finding:
     """
     One piece of personal data found in a text: ``text[start:end]`` is it.
@@ -75,11 +76,20 @@ class Finding:
     score: float
     detector: str
 
+    def __init__(self, type: str, start: int, end: int, score: float, detector: str) -> None:
+        # Written out rather than generated: detectors make one per finding, and this
+        # checks first (as _check does, inlined), then sets the frozen slots directly.
+        if not (0 <= start < end and 0.0 <= score <= 1.0):
+            _check(start, end, score)
+        _SET_TYPE(self, type)
+        _SET_START(self, start)
+        _SET_END(self, end)
+        _SET_SCORE(self, score)
+        _SET_DETECTOR(self, detector)
+
     def __attrs_post_init__(self) -> None:
-        if not 0 <= self.start < self.end:
-            raise ValueError(f"a finding needs 0 <= start < end, got {self.start}..{self.end}")
-        if not 0.0 <= self.score <= 1.0:
-            raise ValueError(f"a finding's score is from 0 to 1, got {self.score}")
+        # What attrs calls from the __init__ it writes for a subclass.
+        _check(self.start, self.end, self.score)
 
     @property
     def length(self) -> int:
@@ -87,6 +97,21 @@ class Finding:
 
     def overlaps(self, other: Finding) -> bool:
         return self.start < other.end and other.start < self.end
+
+
+def _check(start: int, end: int, score: float) -> None:
+    if not 0 <= start < end:
+        raise ValueError(f"a finding needs 0 <= start < end, got {start}..{end}")
+    if not 0.0 <= score <= 1.0:
+        raise ValueError(f"a finding's score is from 0 to 1, got {score}")
+
+
+# The slots' own setters (a frozen class's __setattr__ refuses).
+_SET_TYPE = Finding.__dict__["type"].__set__
+_SET_START = Finding.__dict__["start"].__set__
+_SET_END = Finding.__dict__["end"].__set__
+_SET_SCORE = Finding.__dict__["score"].__set__
+_SET_DETECTOR = Finding.__dict__["detector"].__set__
 
 
 @attrs.frozen(kw_only=True)
@@ -154,6 +179,9 @@ def detector_failed(detector: str, exc: BaseException) -> None:
     )
 
 
+_BY_SPAN: Final = operator.attrgetter("start", "end")
+
+
 def resolve_overlaps(findings: Iterable[Finding]) -> list[Finding]:
     """
     Non-overlapping findings, deterministically, covering every character any finding
@@ -168,18 +196,19 @@ def resolve_overlaps(findings: Iterable[Finding]) -> list[Finding]:
 
     .. versionadded:: 0.1.0
     """
-    ordered = sorted(findings, key=lambda f: (f.start, f.end))
+    ordered = sorted(findings, key=_BY_SPAN)
     out: list[Finding] = []
-    group: list[Finding] = []
-    end = -1
-    for f in ordered:
-        if group and f.start >= end:
-            out.append(_merge(group))
-            group = []
-        group.append(f)
-        end = max(end, f.end) if len(group) > 1 else f.end
-    if group:
-        out.append(_merge(group))
+    n = len(ordered)
+    i = 0
+    while i < n:
+        first = ordered[i]
+        end = first.end
+        j = i + 1
+        while j < n and ordered[j].start < end:
+            end = max(end, ordered[j].end)
+            j += 1
+        out.append(first if j == i + 1 else _merge(ordered[i:j]))
+        i = j
     return out
 
 
