@@ -52,6 +52,7 @@ from civiccrm.comms._templates import Template, TemplateSyntaxError
 from civiccrm.errors import Problem
 from civiccrm.models._common import _kind, check_language_tag
 from civiccrm.models._party import normalize_email
+from civiccrm.profile._values import optional_text as _text
 
 __all__ = [
     "COMMON_FIELDS",
@@ -301,16 +302,6 @@ def _best(templates: list[MessageTemplate]) -> MessageTemplate:
 
 #: The settings of a profile without a ``[communications]`` section.
 DEFAULT_COMMUNICATIONS: Final = CommunicationsSettings()
-
-
-def _text(table: Mapping[str, Any], key: str, problems: list[Problem]) -> str | None:
-    if key not in table:
-        return None
-    value = table[key]
-    if not isinstance(value, str) or not value.strip():
-        problems.append(Problem(key, f"expected a non-empty string, got {_kind(value)}"))
-        return None
-    return value
 
 
 def _language(value: object, path: str, problems: list[Problem]) -> str | None:

@@ -47,6 +47,7 @@ import attrs
 from civiccrm.errors import Problem
 from civiccrm.models import CaseStatus
 from civiccrm.models._common import _kind
+from civiccrm.profile._values import optional_text as _text
 
 __all__ = [
     "DEFAULT_OPEN311",
@@ -154,16 +155,6 @@ _KEYS: Final = (
 )
 _DISCOVERY_KEYS: Final = ("url", "contact", "key_service", "changeset", "type")
 _STATUSES: Final = ", ".join(s.value for s in CaseStatus)
-
-
-def _text(table: Mapping[str, Any], key: str, problems: list[Problem]) -> str | None:
-    if key not in table:
-        return None
-    value = table[key]
-    if not isinstance(value, str) or not value.strip():
-        problems.append(Problem(key, f"expected a non-empty string, got {_kind(value)}"))
-        return None
-    return value
 
 
 def _status_table(
